@@ -1,0 +1,246 @@
+//! Delivery bench: N accepted hires (one shared pack, two policies each) drained by the real
+//! delivery engine into the Connecteam simulator under an account budget, and how many calls
+//! that took against the floor and against a naive one-hire-at-a-time flow.
+//!
+//! Run: `cargo bench --bench delivery`. Settings (environment):
+//!   BENCH_HIRES     hires to deliver (default 1000)
+//!   BENCH_EXISTING  of which already exist in Connecteam, by email (default 100)
+//!   BENCH_RPM       the account budget in requests per minute (default 12000)
+//!
+//! The budget is scaled up (12,000/minute instead of Connecteam's typical 100) so the run
+//! finishes in seconds; the simulator enforces the same budget with real 60-second windows, so
+//! drain time ÷ (calls ÷ budget) is the same ratio a 100/minute account would see over hours.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hirebridge::config::Config;
+use hirebridge::connecteam::Client;
+use hirebridge::delivery::{Engine, LOOKUP_BATCH};
+use hirebridge::domain::Hire;
+use hirebridge::intake;
+use hirebridge::rules::RuleSet;
+use hirebridge::simulator::{SimConfig, Simulator};
+use hirebridge::sources::Normalized;
+use hirebridge::store::{self, OperationStatus, now_ms};
+use tokio_util::sync::CancellationToken;
+
+const RULES: &str = r#"version: 1
+rules:
+  - name: everyone
+    when: {}
+    assign:
+      packs: [101]
+      policies:
+        - { id: pol-vac-ft-001, balance: 15, unit: days }
+        - { id: pol-sick-001, balance: 40, unit: hours }
+"#;
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "{}",
+            include_str!("delivery.rs")
+                .lines()
+                .take(12)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        return Ok(());
+    }
+    let n = env_u32("BENCH_HIRES", 1000);
+    let existing = env_u32("BENCH_EXISTING", 100).min(n);
+    let rpm = env_u32("BENCH_RPM", 12_000);
+
+    let sim = Simulator::new(SimConfig {
+        requests_per_minute: rpm,
+        requests_per_day: u32::MAX,
+        ..SimConfig::default()
+    });
+    let sim_addr = sim
+        .spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await?)
+        .await;
+
+    let dir = tempfile::tempdir()?;
+    let mut cfg = Config::from_yaml(&format!(
+        "database_url: sqlite://{}\nconnecteam: {{ base_url: \"http://{sim_addr}\", api_key: bench, requests_per_minute: {rpm} }}\n",
+        dir.path().join("bench.db").display()
+    ))
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    cfg.delivery.batch_window_ms = 500;
+    let store = store::connect(&cfg.database_url).await?;
+    store.migrate().await?;
+    let rules = RuleSet::parse("bench-rules.yaml", RULES).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    // N accepted hires, committed as intake commits them; the first `existing` already have
+    // a Connecteam user (same email, another phone: found by the email lookup).
+    let mut events = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let email = format!("hire{i}@example.com");
+        let phone = format!("+1415{:07}", 2_000_000 + i);
+        if i < existing {
+            sim.add_user(
+                "Existing",
+                &format!("User{i}"),
+                &format!("+1628{:07}", 2_000_000 + i),
+                Some(&email),
+                false,
+            );
+        }
+        let body = serde_json::json!({
+            "event_id": format!("bench-{i}"), "type": "hire.created",
+            "person": {"first_name": "Hire", "last_name": format!("N{i}"), "email": email, "phone": phone},
+            "job": {"employment_type": "full_time"}
+        });
+        let hire = Hire::from_json(&body, "US").map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let normalized = Normalized::Hire {
+            dedupe_key: hire.event_id.clone(),
+            hire: Box::new(hire),
+        };
+        events.push(intake::build_event(
+            "bench",
+            normalized,
+            intake::fingerprint(&body),
+            &rules,
+            &body,
+            now_ms(),
+        ));
+    }
+    for chunk in events.chunks(256) {
+        store.insert_events(chunk).await?;
+    }
+    sim.clear_requests();
+
+    let client = Client::new(&cfg.connecteam).map_err(anyhow::Error::msg)?;
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        client,
+        &cfg.connecteam,
+        &cfg.delivery,
+    ));
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let task = tokio::spawn(engine.clone().run(cancel.clone()));
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        let stats = store.queue_stats().await?;
+        let open: i64 = stats
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.status,
+                    OperationStatus::Pending | OperationStatus::Blocked | OperationStatus::Waiting
+                )
+            })
+            .map(|s| s.count)
+            .sum();
+        if open == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "not drained after 10 minutes: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drain = started.elapsed();
+    cancel.cancel();
+    task.await?;
+
+    let dead: i64 = store
+        .queue_stats()
+        .await?
+        .iter()
+        .filter(|s| s.status == OperationStatus::Dead)
+        .map(|s| s.count)
+        .sum();
+    let reqs = sim.requests();
+    let count = |m: &str, p: &dyn Fn(&str) -> bool| {
+        reqs.iter()
+            .filter(|r| r.method.as_str() == m && p(&r.path))
+            .count()
+    };
+    let lookups = count("GET", &|p| p == "/users/v1/users");
+    let creates = count("POST", &|p| p == "/users/v1/users");
+    let pack_posts = count("POST", &|p| p.starts_with("/onboarding/v1/packs/"));
+    let pack_reads = count("GET", &|p| p.starts_with("/onboarding/v1/packs/"));
+    let puts = count("PUT", &|p| p.starts_with("/time-off/"));
+    let calls = reqs.len();
+    let rate_limited = sim.count_429();
+
+    let new_users = (n - existing) as usize;
+    let pack_users = sim.pack_assignments(101).len();
+    let policy_rows = sim.policy_assignments().len();
+    let floor_lookups = (n as usize).div_ceil(LOOKUP_BATCH as usize);
+    let floor = floor_lookups + new_users.div_ceil(25) + pack_users.div_ceil(500) + 2 * n as usize;
+    // One hire at a time: look up by email, create when missing, one pack POST, two PUTs.
+    let naive = n as usize + new_users + n as usize + 2 * n as usize;
+    let ideal = Duration::from_secs_f64(calls as f64 / (f64::from(rpm) / 60.0));
+
+    println!(
+        "delivery bench: {n} hires ({existing} already in Connecteam), 1 shared pack, 2 policies each"
+    );
+    println!(
+        "budget: {rpm} requests/minute (scaled up; the simulator enforces it in 60 s windows)"
+    );
+    println!();
+    println!(
+        "  Connecteam calls made      {calls:>7}   (lookups {lookups}, creates {creates}, pack POSTs {pack_posts}, pack reads {pack_reads}, policy PUTs {puts})"
+    );
+    println!(
+        "  floor                      {floor:>7}   (lookups ⌈{n}/{LOOKUP_BATCH}⌉={floor_lookups} + ⌈{new_users}/25⌉ + ⌈{pack_users}/500⌉ + {} PUTs)",
+        2 * n
+    );
+    println!("  naive one-at-a-time        {naive:>7}");
+    println!(
+        "  calls / floor              {:>7.3}   target ≤ 1.05  {}",
+        calls as f64 / floor as f64,
+        verdict(calls as f64 / floor as f64 <= 1.05)
+    );
+    println!(
+        "  calls / naive              {:>7.3}",
+        calls as f64 / naive as f64
+    );
+    println!(
+        "  429s received              {rate_limited:>7}   target 0  {}",
+        verdict(rate_limited == 0)
+    );
+    println!(
+        "  drain time                 {:>7.2} s",
+        drain.as_secs_f64()
+    );
+    println!(
+        "  calls ÷ budget             {:>7.2} s",
+        ideal.as_secs_f64()
+    );
+    println!(
+        "  drain / (calls ÷ budget)   {:>7.3}   target ≤ 1.05  {}",
+        drain.as_secs_f64() / ideal.as_secs_f64(),
+        verdict(drain.as_secs_f64() / ideal.as_secs_f64() <= 1.05)
+    );
+    println!();
+    println!(
+        "  check: users in Connecteam {} (2 seeded + {existing} existing + {new_users} created), pack 101 holds {pack_users}, policy assignments {policy_rows}, dead-lettered operations {dead}",
+        sim.users().len()
+    );
+    anyhow::ensure!(pack_users == n as usize, "every hire is in the pack");
+    anyhow::ensure!(
+        policy_rows == 2 * n as usize,
+        "every hire has both policies"
+    );
+    anyhow::ensure!(dead == 0, "nothing dead-lettered");
+    store.close().await;
+    Ok(())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}

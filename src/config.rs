@@ -1,0 +1,780 @@
+//! Configuration: built-in defaults, then the YAML file, then `HIREBRIDGE__SECTION__KEY`
+//! environment variables. Validated once at start; unknown keys are errors that name the key.
+//!
+//! Secrets are `SecretString` (their `Debug` prints `[REDACTED]`) and may come from a sibling
+//! `*_file` key naming a file, the way Kubernetes mounts a Secret.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Yaml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Environment variable that names the configuration file when `--config` is not given.
+pub const CONFIG_ENV: &str = "HIREBRIDGE_CONFIG";
+/// Prefix of the per-key environment overrides.
+pub const ENV_PREFIX: &str = "HIREBRIDGE__";
+
+/// The whole configuration, exactly the schema of the contract.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub database_url: DatabaseUrl,
+    pub rules_file: PathBuf,
+    pub connecteam: ConnecteamConfig,
+    pub delivery: DeliveryConfig,
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+}
+
+/// A database URL whose `Debug`/`Display` hide the password.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+    /// The URL with its password, for the database driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+    pub fn is_sqlite(&self) -> bool {
+        self.0.starts_with("sqlite:")
+    }
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(_) => self.0.clone(),
+            Err(_) => "<unparseable database url>".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnecteamConfig {
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub api_key_file: Option<PathBuf>,
+    pub oauth: Option<OAuthConfig>,
+    pub requests_per_minute: u32,
+    pub create_missing_users: bool,
+    pub default_phone_region: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Space-separated scopes, or a list.
+    #[serde(default)]
+    pub scopes: Option<Scopes>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Scopes {
+    List(Vec<String>),
+    Spaced(String),
+}
+
+impl Scopes {
+    pub fn joined(&self) -> String {
+        match self {
+            Scopes::List(v) => v.join(" "),
+            Scopes::Spaced(s) => s.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    pub batch_window_ms: u64,
+    pub waiting_for_user_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub jwt: Option<JwtConfig>,
+}
+
+/// JWT verification settings, used by `admin.jwt` and by the `jwt` source auth mode.
+/// Exactly one of `hs256_secret`, `rs256_public_key_pem`, `jwks_url` (or their `_file` forms).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    pub hs256_secret: Option<SecretString>,
+    pub hs256_secret_file: Option<PathBuf>,
+    pub rs256_public_key_pem: Option<String>,
+    pub rs256_public_key_pem_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// The kind of a sending system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Generic,
+    Greenhouse,
+    Ashby,
+    Workable,
+    Merge,
+    Bamboohr,
+    Lever,
+    Hubspot,
+    Salesforce,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Generic => "generic",
+            SourceKind::Greenhouse => "greenhouse",
+            SourceKind::Ashby => "ashby",
+            SourceKind::Workable => "workable",
+            SourceKind::Merge => "merge",
+            SourceKind::Bamboohr => "bamboohr",
+            SourceKind::Lever => "lever",
+            SourceKind::Hubspot => "hubspot",
+            SourceKind::Salesforce => "salesforce",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// Authentication of a `generic` source.
+    pub auth: Option<AuthConfig>,
+    /// Must be true for `auth: { none: {} }` to be accepted.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    /// A vendor kind's signing key.
+    pub secret: Option<SecretString>,
+    pub secret_file: Option<PathBuf>,
+    /// Region for phone numbers without a country code; overrides `connecteam.default_phone_region`.
+    pub phone_region: Option<String>,
+    /// Vendor-specific: where the employment type is found.
+    pub employment_type_field: Option<String>,
+    /// Salesforce: the organization id Outbound Messages must carry.
+    pub organization_id: Option<String>,
+    /// Vendors whose hire event carries only ids: where to fetch the person.
+    pub api: Option<SourceApiConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceApiConfig {
+    pub base_url: String,
+    pub token: Option<SecretString>,
+    pub token_file: Option<PathBuf>,
+}
+
+/// How a `generic` source authenticates: exactly one mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthConfig {
+    StandardWebhooks(StandardWebhooksAuth),
+    HmacSha256(HmacAuth),
+    Jwt(JwtConfig),
+    Bearer(BearerAuth),
+    None(NoAuth),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandardWebhooksAuth {
+    pub secret: Option<SecretString>,
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureEncoding {
+    #[default]
+    Hex,
+    Base64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HmacAuth {
+    pub header: String,
+    pub secret: Option<SecretString>,
+    pub secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub encoding: SignatureEncoding,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BearerAuth {
+    pub token: Option<SecretString>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NoAuth {}
+
+/// A configuration that could not be loaded; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration: {key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error("configuration: {key}: cannot read {path}: {source}")]
+    SecretFile {
+        key: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The built-in defaults, as a YAML document (also what `docs` show).
+pub const DEFAULTS_YAML: &str = r#"
+listen: "0.0.0.0:8080"
+metrics_listen: null
+database_url: "sqlite://hirebridge.db"
+rules_file: "rules.yaml"
+connecteam:
+  base_url: "https://api.connecteam.com"
+  api_key: null
+  api_key_file: null
+  oauth: null
+  requests_per_minute: 100
+  create_missing_users: true
+  default_phone_region: "US"
+  timeout_ms: 10000
+delivery:
+  max_attempts: 12
+  initial_backoff_ms: 1000
+  max_backoff_ms: 900000
+  batch_window_ms: 500
+  waiting_for_user_timeout_s: 604800
+admin:
+  jwt: null
+sources: {}
+"#;
+
+impl Config {
+    /// Load from an optional file plus the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// Load from an optional file plus the given environment (testable without touching the process env).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Yaml::string(DEFAULTS_YAML));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Parse(format!(
+                    "file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Yaml::file_exact(path));
+        }
+        let overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        if !overrides.is_empty() {
+            fig = fig.merge(env_provider(overrides));
+        }
+        Self::from_figment(fig)
+    }
+
+    /// Parse a YAML document (defaults still apply), for tests and tools.
+    pub fn from_yaml(yaml: &str) -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::from(Yaml::string(DEFAULTS_YAML)).merge(Yaml::string(yaml)))
+    }
+
+    fn from_figment(fig: Figment) -> Result<Self, ConfigError> {
+        let mut cfg: Config = fig.extract().map_err(|e| {
+            ConfigError::Parse(
+                e.into_iter()
+                    .map(|e| {
+                        let path = e.path.join(".");
+                        let kind = e.kind.to_string();
+                        if path.is_empty() {
+                            kind
+                        } else {
+                            format!("{path}: {kind}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        cfg.resolve_secret_files()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Replace every `*_file` with the secret it names.
+    fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        resolve(
+            "connecteam.api_key",
+            &mut self.connecteam.api_key,
+            &mut self.connecteam.api_key_file,
+        )?;
+        if let Some(o) = &mut self.connecteam.oauth {
+            resolve(
+                "connecteam.oauth.client_secret",
+                &mut o.client_secret,
+                &mut o.client_secret_file,
+            )?;
+        }
+        if let Some(j) = &mut self.admin.jwt {
+            j.resolve("admin.jwt")?;
+        }
+        for (name, src) in &mut self.sources {
+            let base = format!("sources.{name}");
+            resolve(
+                &format!("{base}.secret"),
+                &mut src.secret,
+                &mut src.secret_file,
+            )?;
+            if let Some(api) = &mut src.api {
+                resolve(
+                    &format!("{base}.api.token"),
+                    &mut api.token,
+                    &mut api.token_file,
+                )?;
+            }
+            match &mut src.auth {
+                Some(AuthConfig::StandardWebhooks(a)) => resolve(
+                    &format!("{base}.auth.standard_webhooks.secret"),
+                    &mut a.secret,
+                    &mut a.secret_file,
+                )?,
+                Some(AuthConfig::HmacSha256(a)) => resolve(
+                    &format!("{base}.auth.hmac_sha256.secret"),
+                    &mut a.secret,
+                    &mut a.secret_file,
+                )?,
+                Some(AuthConfig::Bearer(a)) => resolve(
+                    &format!("{base}.auth.bearer.token"),
+                    &mut a.token,
+                    &mut a.token_file,
+                )?,
+                Some(AuthConfig::Jwt(j)) => j.resolve(&format!("{base}.auth.jwt"))?,
+                Some(AuthConfig::None(_)) | None => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.database_url.is_sqlite() && !self.database_url.is_postgres() {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        let c = &self.connecteam;
+        url::Url::parse(&c.base_url).map_err(|e| invalid("connecteam.base_url", e.to_string()))?;
+        if c.requests_per_minute == 0 {
+            return Err(invalid(
+                "connecteam.requests_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if c.timeout_ms == 0 {
+            return Err(invalid("connecteam.timeout_ms", "must be at least 1"));
+        }
+        if c.api_key.is_some() && c.oauth.is_some() {
+            return Err(invalid(
+                "connecteam",
+                "set either api_key or oauth, not both",
+            ));
+        }
+        if let Some(o) = &c.oauth
+            && o.client_secret.is_none()
+        {
+            return Err(invalid(
+                "connecteam.oauth.client_secret",
+                "required (or client_secret_file)",
+            ));
+        }
+        check_region("connecteam.default_phone_region", &c.default_phone_region)?;
+        let d = &self.delivery;
+        if d.max_attempts == 0 {
+            return Err(invalid("delivery.max_attempts", "must be at least 1"));
+        }
+        if d.initial_backoff_ms == 0 || d.max_backoff_ms < d.initial_backoff_ms {
+            return Err(invalid(
+                "delivery.max_backoff_ms",
+                "must be at least initial_backoff_ms, which must be at least 1",
+            ));
+        }
+        if let Some(j) = &self.admin.jwt {
+            j.validate("admin.jwt")?;
+        }
+        for (name, src) in &self.sources {
+            let base = format!("sources.{name}");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            {
+                return Err(invalid(
+                    &base,
+                    "a source name is a URL segment: letters, digits, '-' and '_' only",
+                ));
+            }
+            if let Some(r) = &src.phone_region {
+                check_region(&format!("{base}.phone_region"), r)?;
+            }
+            match src.kind {
+                SourceKind::Generic => match &src.auth {
+                    None => {
+                        return Err(invalid(
+                            format!("{base}.auth"),
+                            "a generic source needs exactly one auth mode",
+                        ));
+                    }
+                    Some(AuthConfig::None(_)) if !src.allow_unauthenticated => {
+                        return Err(invalid(
+                            format!("{base}.auth.none"),
+                            "refused unless the source also sets allow_unauthenticated: true",
+                        ));
+                    }
+                    Some(AuthConfig::StandardWebhooks(a)) => {
+                        let s = a.secret.as_ref().ok_or_else(|| {
+                            invalid(
+                                format!("{base}.auth.standard_webhooks.secret"),
+                                "required (or secret_file)",
+                            )
+                        })?;
+                        crate::sources::auth::decode_whsec(s.expose_secret()).map_err(|m| {
+                            invalid(format!("{base}.auth.standard_webhooks.secret"), m)
+                        })?;
+                    }
+                    Some(AuthConfig::HmacSha256(a)) => {
+                        if a.secret.is_none() {
+                            return Err(invalid(
+                                format!("{base}.auth.hmac_sha256.secret"),
+                                "required (or secret_file)",
+                            ));
+                        }
+                        if axum::http::HeaderName::from_bytes(a.header.as_bytes()).is_err() {
+                            return Err(invalid(
+                                format!("{base}.auth.hmac_sha256.header"),
+                                "not a valid header name",
+                            ));
+                        }
+                    }
+                    Some(AuthConfig::Bearer(a)) => {
+                        if a.token.is_none() {
+                            return Err(invalid(
+                                format!("{base}.auth.bearer.token"),
+                                "required (or token_file)",
+                            ));
+                        }
+                    }
+                    Some(AuthConfig::Jwt(j)) => j.validate(&format!("{base}.auth.jwt"))?,
+                    Some(AuthConfig::None(_)) => {}
+                },
+                SourceKind::Salesforce => {
+                    if src.organization_id.is_none() {
+                        return Err(invalid(
+                            format!("{base}.organization_id"),
+                            "required for a salesforce source",
+                        ));
+                    }
+                }
+                _ => {
+                    if src.auth.is_some() {
+                        return Err(invalid(
+                            format!("{base}.auth"),
+                            "only generic sources use auth; vendor kinds check their vendor's signature with `secret`",
+                        ));
+                    }
+                    if src.secret.is_none() {
+                        return Err(invalid(
+                            format!("{base}.secret"),
+                            "required (or secret_file) for this kind",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The phone region of a source (its own, else the Connecteam default).
+    pub fn phone_region_for(&self, source: &str) -> &str {
+        self.sources
+            .get(source)
+            .and_then(|s| s.phone_region.as_deref())
+            .unwrap_or(&self.connecteam.default_phone_region)
+    }
+}
+
+impl JwtConfig {
+    fn resolve(&mut self, base: &str) -> Result<(), ConfigError> {
+        resolve(
+            &format!("{base}.hs256_secret"),
+            &mut self.hs256_secret,
+            &mut self.hs256_secret_file,
+        )?;
+        if let Some(path) = self.rs256_public_key_pem_file.take() {
+            if self.rs256_public_key_pem.is_some() {
+                return Err(invalid(
+                    format!("{base}.rs256_public_key_pem"),
+                    "set the value or the _file, not both",
+                ));
+            }
+            let pem = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+                key: format!("{base}.rs256_public_key_pem_file"),
+                path,
+                source,
+            })?;
+            self.rs256_public_key_pem = Some(pem);
+        }
+        Ok(())
+    }
+
+    fn validate(&self, base: &str) -> Result<(), ConfigError> {
+        let n = usize::from(self.hs256_secret.is_some())
+            + usize::from(self.rs256_public_key_pem.is_some())
+            + usize::from(self.jwks_url.is_some());
+        if n != 1 {
+            return Err(invalid(
+                base,
+                "exactly one of hs256_secret, rs256_public_key_pem, jwks_url is required",
+            ));
+        }
+        if let Some(pem) = &self.rs256_public_key_pem {
+            jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
+                invalid(
+                    format!("{base}.rs256_public_key_pem"),
+                    format!("not an RSA public key in PEM: {e}"),
+                )
+            })?;
+        }
+        if let Some(u) = &self.jwks_url {
+            url::Url::parse(u).map_err(|e| invalid(format!("{base}.jwks_url"), e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+fn check_region(key: &str, region: &str) -> Result<(), ConfigError> {
+    region
+        .parse::<phonenumber::country::Id>()
+        .map(|_| ())
+        .map_err(|_| invalid(key, format!("{region:?} is not an ISO 3166 region code")))
+}
+
+/// Fill `value` from the file named by `file` (trimming one trailing newline); both set is an error.
+fn resolve(
+    key: &str,
+    value: &mut Option<SecretString>,
+    file: &mut Option<PathBuf>,
+) -> Result<(), ConfigError> {
+    if let Some(path) = file.take() {
+        if value.is_some() {
+            return Err(invalid(key, "set the value or the _file, not both"));
+        }
+        let raw = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+            key: format!("{key}_file"),
+            path,
+            source,
+        })?;
+        let trimmed = raw.strip_suffix('\n').unwrap_or(&raw);
+        let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+        *value = Some(SecretString::from(trimmed.to_owned()));
+    }
+    Ok(())
+}
+
+/// Environment overrides: `HIREBRIDGE__CONNECTEAM__API_KEY=…` sets `connecteam.api_key`.
+fn env_provider(vars: Vec<(String, String)>) -> Serialized<serde_json::Value> {
+    let mut root = serde_json::Map::new();
+    for (k, v) in vars {
+        let path: Vec<String> = k[ENV_PREFIX.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        insert_path(&mut root, &path, env_value(&v));
+    }
+    Serialized::defaults(serde_json::Value::Object(root))
+}
+
+fn insert_path(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    path: &[String],
+    v: serde_json::Value,
+) {
+    match path {
+        [] => {}
+        [last] => {
+            map.insert(last.clone(), v);
+        }
+        [first, rest @ ..] => {
+            let entry = map
+                .entry(first.clone())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if !entry.is_object() {
+                *entry = serde_json::Value::Object(serde_json::Map::new());
+            }
+            if let serde_json::Value::Object(m) = entry {
+                insert_path(m, rest, v);
+            }
+        }
+    }
+}
+
+/// An environment value: `null`, booleans, integers and JSON arrays/objects are typed; the rest is a string.
+fn env_value(raw: &str) -> serde_json::Value {
+    let t = raw.trim();
+    if (t == "null" || t == "true" || t == "false" || t.starts_with('[') || t.starts_with('{'))
+        && let Ok(v) = serde_json::from_str(t)
+    {
+        return v;
+    }
+    if let Ok(i) = t.parse::<i64>() {
+        return serde_json::Value::from(i);
+    }
+    serde_json::Value::String(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_without_a_file() {
+        let c = Config::load_with_env(None, Vec::new()).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.database_url.expose(), "sqlite://hirebridge.db");
+        assert_eq!(c.connecteam.requests_per_minute, 100);
+        assert_eq!(c.delivery.max_attempts, 12);
+        assert!(c.admin.jwt.is_none());
+    }
+
+    #[test]
+    fn unknown_keys_name_their_path() {
+        let err = Config::from_yaml("connecteam:\n  api_kee: x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("connecteam"), "{err}");
+        assert!(err.contains("api_kee"), "{err}");
+        let err = Config::from_yaml("sources:\n  a:\n    kind: generic\n    auth: { bearer: { token: t } }\n    colour: red\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources.a"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_win_over_the_file() {
+        let env = vec![
+            (
+                "HIREBRIDGE__CONNECTEAM__REQUESTS_PER_MINUTE".to_owned(),
+                "5".to_owned(),
+            ),
+            (
+                "HIREBRIDGE__CONNECTEAM__API_KEY".to_owned(),
+                "k-123".to_owned(),
+            ),
+            ("HIREBRIDGE_CONFIG".to_owned(), "ignored".to_owned()),
+        ];
+        let c = Config::load_with_env(None, env).unwrap();
+        assert_eq!(c.connecteam.requests_per_minute, 5);
+        assert_eq!(c.connecteam.api_key.unwrap().expose_secret(), "k-123");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tok");
+        std::fs::write(&f, "s3cr3t-token\n").unwrap();
+        let yaml = format!(
+            "database_url: postgres://u:hunter2@db/x\nsources:\n  a:\n    kind: generic\n    auth: {{ bearer: {{ token_file: {} }} }}\n",
+            f.display()
+        );
+        let c = Config::from_yaml(&yaml).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cr3t-token"), "{dbg}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        match &c.sources["a"].auth {
+            Some(AuthConfig::Bearer(b)) => {
+                assert_eq!(b.token.as_ref().unwrap().expose_secret(), "s3cr3t-token");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn auth_none_needs_allow_unauthenticated() {
+        let err = Config::from_yaml("sources:\n  a:\n    kind: generic\n    auth: { none: {} }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources.a.auth.none"), "{err}");
+        Config::from_yaml(
+            "sources:\n  a:\n    kind: generic\n    allow_unauthenticated: true\n    auth: { none: {} }\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn bad_region_is_reported() {
+        let err = Config::from_yaml("connecteam:\n  default_phone_region: XX\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("connecteam.default_phone_region"), "{err}");
+    }
+}

@@ -1,0 +1,192 @@
+//! The HTTP surface: webhooks in, the admin API, health and metrics, and the tower layers
+//! every request passes through.
+
+pub mod admin;
+pub mod health;
+pub mod problem;
+pub mod webhooks;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{MethodRouter, get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::rules::RulesHandle;
+use crate::sources::Registry;
+use crate::sources::auth::JwtVerifier;
+use crate::store::Store;
+use crate::store::batcher::IntakeBatcher;
+
+/// Bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// A request still running after this is answered 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How hirebridge reaches Connecteam, for `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnecteamMode {
+    /// The built-in simulator: nothing leaves the machine.
+    Sandbox,
+    Live,
+    /// No API key or OAuth client: events are stored, nothing is delivered.
+    Unconfigured,
+}
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub intake: IntakeBatcher,
+    pub rules: Arc<RulesHandle>,
+    pub sources: Arc<Registry>,
+    /// `None` when `admin.jwt` is not configured: admin routes answer 404.
+    pub admin: Option<Arc<JwtVerifier>>,
+    pub metrics: PrometheusHandle,
+    pub connecteam: ConnecteamMode,
+    /// Wakes the delivery engine when new work is committed.
+    pub engine_wake: Option<Arc<tokio::sync::Notify>>,
+    /// The in-process simulator under `--sandbox`.
+    pub simulator: Option<crate::simulator::Simulator>,
+}
+
+/// The routes and, beside each, its method and path as `openapi.yaml` lists them
+/// (`tests/api/openapi.rs` fails when the two disagree).
+struct Routes {
+    router: Router<AppState>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Self {
+        self.table.push((method, path));
+        self.router = self.router.route(path, handler);
+        self
+    }
+}
+
+fn routes(serve_metrics: bool) -> Routes {
+    let r = Routes {
+        router: Router::new(),
+        table: Vec::new(),
+    }
+    .add("post", "/v1/webhooks/{source}", post(webhooks::receive))
+    .add("get", "/v1/events", get(admin::list_events))
+    .add("get", "/v1/events/{event_id}", get(admin::get_event))
+    .add("post", "/v1/events/{event_id}/replay", post(admin::replay))
+    .add("get", "/v1/rules", get(admin::get_rules))
+    .add("post", "/v1/rules/evaluate", post(admin::evaluate))
+    .add("get", "/healthz", get(health::healthz))
+    .add("get", "/readyz", get(health::readyz));
+    if serve_metrics {
+        r.add("get", "/metrics", get(health::metrics))
+    } else {
+        r
+    }
+}
+
+/// Every `(method, path template)` the service answers.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes(true).table
+}
+
+pub fn router(state: AppState, serve_metrics: bool) -> Router {
+    with_layers(routes(serve_metrics).router.with_state(state))
+}
+
+/// The metrics-only router for `metrics_listen`.
+pub fn metrics_router(handle: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics_only))
+        .with_state(handle)
+}
+
+fn with_layers(app: Router) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    app.layer(DefaultBodyLimit::max(BODY_LIMIT)).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(x_request_id.clone(), UlidRequestId))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request| {
+                        let request_id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!(
+                            "request",
+                            request_id = %request_id,
+                            method = %req.method(),
+                            path = %req.uri().path(),
+                        )
+                    })
+                    .on_request(())
+                    .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
+                        tracing::info!(
+                            status = res.status().as_u16(),
+                            latency_ms = latency.as_secs_f64() * 1000.0,
+                            "request finished"
+                        );
+                    }),
+            )
+            .layer(PropagateRequestIdLayer::new(x_request_id))
+            .layer(middleware::from_fn(record_metrics))
+            .layer(middleware::from_fn(problem::ensure_problem))
+            .layer(CatchPanicLayer::new())
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                REQUEST_TIMEOUT,
+            )),
+    )
+}
+
+/// Request ids are ULIDs unless the caller sent one.
+#[derive(Clone, Copy)]
+struct UlidRequestId;
+
+impl MakeRequestId for UlidRequestId {
+    fn make_request_id<B>(&mut self, _req: &axum::http::Request<B>) -> Option<RequestId> {
+        ulid::Ulid::generate()
+            .to_string()
+            .parse()
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Requests by route template (bounded cardinality) and status, and their latency.
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("hirebridge_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("hirebridge_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    res
+}

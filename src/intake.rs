@@ -1,0 +1,125 @@
+//! From a verified, normalised event to what the store commits: the plan the current rule
+//! table gives, and the operations that will carry it out in Connecteam.
+
+use sha2::{Digest, Sha256};
+
+use crate::connecteam::idempotency_key;
+use crate::rules::{Plan, RuleSet};
+use crate::sources::Normalized;
+use crate::store::{EventStatus, NewEvent, NewOperation, OperationKind, OperationStatus};
+
+/// Fingerprint of a body: SHA-256 of its canonical JSON (keys sorted, no whitespace), so a
+/// resend that only differs in formatting or key order still counts as the same event.
+pub fn fingerprint(body: &serde_json::Value) -> String {
+    // serde_json's map is ordered (BTreeMap) without the preserve_order feature.
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    hex::encode(Sha256::digest(&canonical))
+}
+
+/// A new ULID event id: sortable by arrival, unique across replicas.
+pub fn new_event_id() -> String {
+    ulid::Ulid::generate().to_string()
+}
+
+/// Build the event row and its operations.
+pub fn build_event(
+    source: &str,
+    normalized: Normalized,
+    fingerprint: String,
+    rules: &RuleSet,
+    raw_body: &serde_json::Value,
+    received_at_ms: i64,
+) -> NewEvent {
+    let id = new_event_id();
+    match normalized {
+        Normalized::Ignored { dedupe_key, .. } => NewEvent {
+            id,
+            source: source.to_owned(),
+            dedupe_key,
+            fingerprint,
+            received_at_ms,
+            status: EventStatus::Ignored,
+            hire: raw_body.clone(),
+            plan: None,
+            rules_version: None,
+            operations: Vec::new(),
+        },
+        Normalized::Hire { hire, dedupe_key } => {
+            let plan = rules.evaluate(Some(source), &hire);
+            let operations = operations_for(&id, &plan);
+            NewEvent {
+                source: source.to_owned(),
+                dedupe_key,
+                fingerprint,
+                received_at_ms,
+                status: EventStatus::Accepted,
+                hire: serde_json::to_value(&*hire).unwrap_or_default(),
+                plan: Some(serde_json::to_value(&plan).unwrap_or_default()),
+                rules_version: Some(plan.rules_version.clone()),
+                operations,
+                id,
+            }
+        }
+    }
+}
+
+/// One `resolve_user`, then one operation per pack and per policy, blocked until the user is known.
+pub fn operations_for(event_id: &str, plan: &Plan) -> Vec<NewOperation> {
+    let mut ops = Vec::with_capacity(1 + plan.packs.len() + plan.policies.len());
+    ops.push(NewOperation {
+        kind: OperationKind::ResolveUser,
+        target: String::new(),
+        params: serde_json::json!({}),
+        status: OperationStatus::Pending,
+        idempotency_key: idempotency_key(event_id, "user"),
+    });
+    for pack in &plan.packs {
+        ops.push(NewOperation {
+            kind: OperationKind::AssignPack,
+            target: pack.to_string(),
+            params: serde_json::json!({}),
+            status: OperationStatus::Blocked,
+            idempotency_key: idempotency_key(event_id, &format!("pack/{pack}")),
+        });
+    }
+    for policy in &plan.policies {
+        let mut params = serde_json::to_value(policy).unwrap_or_default();
+        if let Some(m) = params.as_object_mut() {
+            m.remove("id");
+        }
+        ops.push(NewOperation {
+            kind: OperationKind::AssignPolicy,
+            target: policy.id.clone(),
+            params,
+            status: OperationStatus::Blocked,
+            idempotency_key: idempotency_key(event_id, &format!("policy/{}", policy.id)),
+        });
+    }
+    ops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_ignores_formatting_and_key_order() {
+        let a: serde_json::Value = serde_json::from_str(r#"{"a":1,"b":{"c":2}}"#).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str("{ \"b\": {\"c\": 2},\n \"a\": 1 }").unwrap();
+        let c: serde_json::Value = serde_json::from_str(r#"{"a":1,"b":{"c":3}}"#).unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_ne!(fingerprint(&a), fingerprint(&c));
+    }
+
+    #[test]
+    fn idempotency_keys_are_stable_and_distinct() {
+        assert_eq!(idempotency_key("e1", "user"), idempotency_key("e1", "user"));
+        assert_ne!(idempotency_key("e1", "user"), idempotency_key("e2", "user"));
+        assert_ne!(
+            idempotency_key("e1", "pack/1"),
+            idempotency_key("e1", "pack/2")
+        );
+        assert_eq!(idempotency_key("e1", "user").len(), 35);
+    }
+}

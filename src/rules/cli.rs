@@ -1,0 +1,163 @@
+//! `hirebridge rules check` and `hirebridge rules eval`: let an HR operator validate a table and
+//! preview any hire's plan before the table reaches the service. Output goes to the writers
+//! given so the commands are testable; the return value is the process exit code.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use super::RuleSet;
+use crate::domain::Hire;
+
+/// The phone region `eval` reads numbers without a country code with.
+const EVAL_PHONE_REGION: &str = "US";
+
+/// Validate a table: exit 0 with `FILE: ok (N rules, version V)` on `out`, or every error as
+/// `FILE:LINE:COL: message` on `err` and exit 1.
+pub fn check(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    match RuleSet::load(file) {
+        Ok(set) => {
+            let _ = writeln!(
+                out,
+                "{}: ok ({} rule{}, version {})",
+                file.display(),
+                set.len(),
+                if set.len() == 1 { "" } else { "s" },
+                set.version()
+            );
+            0
+        }
+        Err(errors) => {
+            let _ = writeln!(err, "{errors}");
+            1
+        }
+    }
+}
+
+/// Print the plan `file` gives the canonical hire in `event` (`None` or `-`: standard input) as
+/// pretty JSON — the same object `POST /v1/rules/evaluate` answers. `source` plays the source
+/// name for `source` conditions. Table errors or an invalid event print their errors, exit 1.
+pub fn eval(
+    file: &Path,
+    event: Option<&Path>,
+    source: Option<&str>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let set = match RuleSet::load(file) {
+        Ok(set) => set,
+        Err(errors) => {
+            let _ = writeln!(err, "{errors}");
+            return 1;
+        }
+    };
+    let (label, raw) = match event {
+        None => ("<stdin>".to_owned(), read_stdin()),
+        Some(p) if p.as_os_str() == "-" => ("<stdin>".to_owned(), read_stdin()),
+        Some(p) => (p.display().to_string(), std::fs::read_to_string(p)),
+    };
+    let raw = match raw {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "{label}: cannot read: {e}");
+            return 1;
+        }
+    };
+    let value: serde_json::Value = match serde_json::from_str(&raw) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = writeln!(err, "{label}: not valid JSON: {e}");
+            return 1;
+        }
+    };
+    let hire = match Hire::from_json(&value, EVAL_PHONE_REGION) {
+        Ok(h) => h,
+        Err(field_errors) => {
+            for fe in field_errors {
+                let pointer = if fe.pointer.is_empty() {
+                    "/"
+                } else {
+                    &fe.pointer
+                };
+                let _ = writeln!(err, "{label}: {pointer}: {}", fe.message);
+            }
+            return 1;
+        }
+    };
+    let plan = set.evaluate(source, &hire);
+    match serde_json::to_string_pretty(&plan) {
+        Ok(json) => {
+            let _ = writeln!(out, "{json}");
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(err, "cannot print the plan: {e}");
+            1
+        }
+    }
+}
+
+fn read_stdin() -> std::io::Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    Ok(s)
+}
+
+/// The pack ids and policy ids the Connecteam account has (two GETs), for comparing a table
+/// against the account.
+pub async fn account_ids(
+    client: &crate::connecteam::Client,
+) -> Result<(Vec<u64>, Vec<String>), crate::connecteam::ApiError> {
+    let packs = client.list_packs().await?.value;
+    let types = client.policy_types().await?.value;
+    Ok((
+        packs.into_iter().map(|p| p.id).collect(),
+        types
+            .into_iter()
+            .flat_map(|t| t.policies.into_iter().map(|p| p.id))
+            .collect(),
+    ))
+}
+
+/// `rules check FILE --against-connecteam`: the table must be valid AND name only packs and
+/// policies the account has. Prints what is missing, exit 1 when anything is.
+pub async fn check_against(
+    file: &Path,
+    client: &crate::connecteam::Client,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let set = match RuleSet::load(file) {
+        Ok(set) => set,
+        Err(errors) => {
+            let _ = writeln!(err, "{errors}");
+            return 1;
+        }
+    };
+    let (packs, policies) = match account_ids(client).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "{}: cannot read the Connecteam account: {e}",
+                file.display()
+            );
+            return 2;
+        }
+    };
+    let missing = super::missing_in_account(&set, &packs, &policies);
+    if missing.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}: ok ({} rules, version {}); every pack and policy exists in the account",
+            file.display(),
+            set.len(),
+            set.version()
+        );
+        0
+    } else {
+        for m in &missing {
+            let _ = writeln!(err, "{}: {m}", file.display());
+        }
+        1
+    }
+}

@@ -1,0 +1,429 @@
+//! The rule table: how the customer's HR operations team says which onboarding packs and
+//! time-off policies each kind of hire gets, without touching code.
+//!
+//! A table is YAML (CONTRACT.md, "The rule table"). It is parsed once into a [`RuleSet`] with
+//! every regex and glob compiled, so evaluating a hire is a walk over plain data. Every problem
+//! in a table is reported in one pass as `FILE:LINE:COL: message`, because the people who edit
+//! it are not programmers and should fix everything in one round trip.
+//!
+//! The service holds the current table in a [`RulesHandle`], which [`spawn_reloader`] swaps on a
+//! file change (including a Kubernetes ConfigMap's symlink swap) or SIGHUP; an invalid new table
+//! is refused and the last good one stays in force.
+
+pub mod cli;
+mod parse;
+mod reload;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use globset::GlobMatcher;
+use regex::Regex;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::domain::Hire;
+
+pub use reload::{LoadedRules, RulesHandle, spawn_reloader};
+
+/// The documented example table, built into the binary so `serve --sandbox` runs the whole
+/// pipeline in an empty directory. It names only the packs and policies the simulator is
+/// seeded with.
+pub const EXAMPLE_RULES: &str = include_str!("../../examples/rules.yaml");
+
+/// A compiled rule table. Cheap to clone (regexes share their compiled programs).
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    version: String,
+    text: String,
+    rules: Vec<Rule>,
+}
+
+/// One compiled rule: all conditions must hold for it to match.
+#[derive(Debug, Clone)]
+struct Rule {
+    /// `Arc<str>` so the per-match metric label costs no allocation.
+    name: Arc<str>,
+    conditions: Vec<Condition>,
+    packs: Vec<u64>,
+    policies: Vec<PolicyGrant>,
+    stop: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Condition {
+    field: Field,
+    op: Op,
+}
+
+/// Where a condition reads its value from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Field {
+    /// The name of the source the event came in through.
+    Source,
+    /// The event type (`hire.created`, …).
+    Type,
+    /// `person.*`, `job.*`, `attributes.*`, read with [`Hire::field`].
+    Hire(String),
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// A plain value: equal, ignoring case. Stored lower-cased.
+    Equals(String),
+    /// Equal (ignoring case) to one of these. Stored lower-cased.
+    In(Vec<String>),
+    /// Equal to none of these, or missing. Stored lower-cased.
+    NotIn(Vec<String>),
+    /// A shell-style pattern, case-insensitive.
+    Glob(GlobMatcher),
+    /// A regular expression, exactly as written (add `(?i)` to ignore case).
+    Regex(Regex),
+}
+
+/// What a rule table gives one hire: the contract's `POST /v1/rules/evaluate` object. It is
+/// stored with every accepted event so an operator can later see why a hire got what it got,
+/// even after the table changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The [`RuleSet::version`] of the table that produced this plan.
+    pub rules_version: String,
+    /// Names of the rules that matched, in table order.
+    pub matched: Vec<String>,
+    /// Onboarding pack ids, each once, in first-assigned order.
+    pub packs: Vec<u64>,
+    /// Time-off policies, each id once, with the first matching rule's balance.
+    pub policies: Vec<PolicyGrant>,
+}
+
+/// One time-off policy to assign. Without a balance the policy's own default applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyGrant {
+    /// The Connecteam policy id (`policies[].id`, not the policy type id).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Balance>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<Unit>,
+}
+
+/// A starting time-off balance: finite and never negative, so a plan can never take time away.
+/// Serialises as an integer when whole (`15`), else as a decimal (`7.5`), as people write it.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Balance(f64);
+
+impl Balance {
+    /// `None` for negative, NaN or infinite amounts.
+    pub fn new(value: f64) -> Option<Balance> {
+        (value.is_finite() && value >= 0.0).then_some(Balance(if value == 0.0 {
+            0.0 // fold -0.0
+        } else {
+            value
+        }))
+    }
+
+    pub fn value(self) -> f64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Balance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.as_whole() {
+            Some(n) => write!(f, "{n}"),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl Balance {
+    fn as_whole(self) -> Option<u64> {
+        // 2^53: beyond it an f64 no longer holds every integer exactly.
+        (self.0.fract() == 0.0 && self.0 <= 9_007_199_254_740_992.0).then_some(self.0 as u64)
+    }
+}
+
+impl Serialize for Balance {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.as_whole() {
+            Some(n) => s.serialize_u64(n),
+            None => s.serialize_f64(self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Balance {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        Balance::new(v)
+            .ok_or_else(|| serde::de::Error::custom("a balance must be a number of at least 0"))
+    }
+}
+
+/// The unit of a [`Balance`]; Connecteam policies count in hours or days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Hours,
+    Days,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Hours => "hours",
+            Unit::Days => "days",
+        }
+    }
+}
+
+/// One problem in a rule table, located so an editor can jump to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The file name as given to [`RuleSet::parse`] / [`RuleSet::load`].
+    pub file: String,
+    /// 1-based; 0 when the problem is with the file as a whole (it cannot be read).
+    pub line: usize,
+    /// 1-based, in characters; 0 together with `line` 0.
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+/// Every problem found in a rule table, in file order. Displays one `FILE:LINE:COL: message`
+/// per line, the format editors and CI annotate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleErrors(pub Vec<RuleError>);
+
+impl fmt::Display for RuleErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RuleErrors {}
+
+impl RuleSet {
+    /// Parse and compile a table. `file_name` only labels error locations. Every problem is
+    /// reported, not just the first.
+    pub fn parse(file_name: &str, text: &str) -> Result<RuleSet, RuleErrors> {
+        let rules = parse::parse(file_name, text)?;
+        Ok(RuleSet {
+            version: content_version(text.as_bytes()),
+            text: text.to_owned(),
+            rules,
+        })
+    }
+
+    /// Read and parse a table file; errors are labelled with `path` as given.
+    pub fn load(path: &Path) -> Result<RuleSet, RuleErrors> {
+        let name = path.display().to_string();
+        let whole_file = |message: String| {
+            RuleErrors(vec![RuleError {
+                file: name.clone(),
+                line: 0,
+                column: 0,
+                message,
+            }])
+        };
+        let bytes = std::fs::read(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
+        let text =
+            String::from_utf8(bytes).map_err(|e| whole_file(format!("not UTF-8 text: {e}")))?;
+        Self::parse(&name, &text)
+    }
+
+    /// A content hash of the table (`sha256:` and 16 hex digits): the same text always has the
+    /// same version, so plans recorded with events can be traced to the table that made them.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The YAML exactly as loaded, for `GET /v1/rules`.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Rule names in table order.
+    pub fn rule_names(&self) -> Vec<&str> {
+        self.rules.iter().map(|r| &*r.name).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Every pack id the table can assign, to check against the Connecteam account.
+    pub fn pack_ids(&self) -> BTreeSet<u64> {
+        self.rules
+            .iter()
+            .flat_map(|r| r.packs.iter().copied())
+            .collect()
+    }
+
+    /// Every policy id the table can assign, to check against the Connecteam account.
+    pub fn policy_ids(&self) -> BTreeSet<String> {
+        self.rules
+            .iter()
+            .flat_map(|r| r.policies.iter().map(|p| p.id.clone()))
+            .collect()
+    }
+
+    /// The plan for one hire. `source` is the name of the source the event came in through
+    /// (`None`: unknown, so `source` conditions see a missing field). Never fails: a table that
+    /// loaded can evaluate any hire.
+    pub fn evaluate(&self, source: Option<&str>, hire: &Hire) -> Plan {
+        metrics::counter!("hirebridge_rules_evaluations_total").increment(1);
+        let mut plan = Plan {
+            rules_version: self.version.clone(),
+            matched: Vec::new(),
+            packs: Vec::new(),
+            policies: Vec::new(),
+        };
+        let mut seen_packs: HashSet<u64> = HashSet::new();
+        let mut seen_policies: HashSet<&str> = HashSet::new();
+        for rule in &self.rules {
+            if !rule.matches(source, hire) {
+                continue;
+            }
+            metrics::counter!("hirebridge_rules_matches_total", "rule" => Arc::clone(&rule.name))
+                .increment(1);
+            plan.matched.push(rule.name.to_string());
+            for &p in &rule.packs {
+                if seen_packs.insert(p) {
+                    plan.packs.push(p);
+                }
+            }
+            for g in &rule.policies {
+                if seen_policies.insert(&g.id) {
+                    plan.policies.push(g.clone());
+                }
+            }
+            if rule.stop {
+                break;
+            }
+        }
+        plan
+    }
+}
+
+impl Rule {
+    fn matches(&self, source: Option<&str>, hire: &Hire) -> bool {
+        self.conditions.iter().all(|c| {
+            let value = match &c.field {
+                Field::Source => source,
+                Field::Type => Some(hire.event_type.as_str()),
+                Field::Hire(path) => hire.field(path),
+            };
+            c.op.matches(value)
+        })
+    }
+}
+
+impl Op {
+    fn matches(&self, value: Option<&str>) -> bool {
+        let Some(v) = value else {
+            // A missing field matches no condition except `not_in`.
+            return matches!(self, Op::NotIn(_));
+        };
+        match self {
+            Op::Equals(want) => eq_ignore_case(v, want),
+            Op::In(list) => list.iter().any(|w| eq_ignore_case(v, w)),
+            Op::NotIn(list) => !list.iter().any(|w| eq_ignore_case(v, w)),
+            Op::Glob(g) => g.is_match(v),
+            Op::Regex(r) => r.is_match(v),
+        }
+    }
+}
+
+/// `value` equals `lower` (already lower-cased) ignoring case, without allocating.
+fn eq_ignore_case(value: &str, lower: &str) -> bool {
+    if value.is_ascii() && lower.is_ascii() {
+        return value.eq_ignore_ascii_case(lower);
+    }
+    value.chars().flat_map(char::to_lowercase).eq(lower.chars())
+}
+
+fn content_version(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex = hex::encode(digest.as_slice());
+    format!("sha256:{}", &hex[..16])
+}
+
+/// Human-readable lines naming the pack and policy ids the table assigns but the Connecteam
+/// account does not have (`packs`, `policies`: what the account has), each with the rules that
+/// name it — so `rules check --against-connecteam` and the startup warning say what to fix.
+pub fn missing_in_account(set: &RuleSet, packs: &[u64], policies: &[String]) -> Vec<String> {
+    let have_packs: HashSet<u64> = packs.iter().copied().collect();
+    let have_policies: HashSet<&str> = policies.iter().map(String::as_str).collect();
+    let mut missing_packs: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+    let mut missing_policies: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for rule in &set.rules {
+        for p in &rule.packs {
+            if !have_packs.contains(p) {
+                let names = missing_packs.entry(*p).or_default();
+                if !names.contains(&&*rule.name) {
+                    names.push(&rule.name);
+                }
+            }
+        }
+        for g in &rule.policies {
+            if !have_policies.contains(g.id.as_str()) {
+                let names = missing_policies.entry(&g.id).or_default();
+                if !names.contains(&&*rule.name) {
+                    names.push(&rule.name);
+                }
+            }
+        }
+    }
+    let quote = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut lines = Vec::new();
+    for (id, names) in missing_packs {
+        lines.push(format!(
+            "onboarding pack {id} is not in the Connecteam account (assigned by rule {})",
+            quote(&names)
+        ));
+    }
+    for (id, names) in missing_policies {
+        lines.push(format!(
+            "time-off policy {id:?} is not in the Connecteam account (assigned by rule {})",
+            quote(&names)
+        ));
+    }
+    lines
+}

@@ -1,0 +1,605 @@
+//! YAML text → compiled rules, collecting every problem with its line and column.
+//!
+//! marked-yaml gives a span on every node, so each error points at the offending key or value.
+//! The walk never stops at the first problem: it records it and carries on with the next key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use globset::GlobBuilder;
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+use marked_yaml::{LoadError, LoaderOptions, Marker, Node, Span};
+
+use super::{Balance, Condition, Field, Op, PolicyGrant, Rule, RuleError, RuleErrors, Unit};
+use crate::domain::hire::{JOB_FIELDS, PERSON_FIELDS};
+
+const TOP_KEYS: &[&str] = &["version", "rules"];
+const RULE_KEYS: &[&str] = &["name", "when", "assign", "stop"];
+const ASSIGN_KEYS: &[&str] = &["packs", "policies"];
+const POLICY_KEYS: &[&str] = &["id", "balance", "unit"];
+const OPERATORS: &[&str] = &["in", "not_in", "glob", "regex"];
+
+/// Regexes are compiled with a size limit so a table cannot make the service allocate wildly.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+struct Ctx<'a> {
+    file: &'a str,
+    errors: Vec<RuleError>,
+}
+
+impl Ctx<'_> {
+    fn at(&mut self, span: &Span, message: impl Into<String>) {
+        let (line, column) = span.start().map_or((1, 1), |m| (m.line(), m.column()));
+        self.errors.push(RuleError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    fn at_marker(&mut self, m: &Marker, message: impl Into<String>) {
+        self.errors.push(RuleError {
+            file: self.file.to_owned(),
+            line: m.line().max(1),
+            column: m.column().max(1),
+            message: message.into(),
+        });
+    }
+
+    /// Report a problem with a mapping as a whole (a missing key). A block mapping's own span
+    /// starts at its first `:`, so point at its first key instead; a flow mapping's `{` stays.
+    fn at_map(&mut self, map: &MarkedMappingNode, message: impl Into<String>) {
+        let pos = |s: &Span| s.start().map(|m| (m.line(), m.column()));
+        let span = match map.keys().next() {
+            Some(k) if pos(k.span()) < pos(map.span()) => k.span(),
+            _ => map.span(),
+        };
+        self.at(span, message);
+    }
+
+    /// Report keys of `map` not in `allowed`; `what` names the place for the message.
+    fn unknown_keys(&mut self, map: &MarkedMappingNode, allowed: &[&str], what: &str) {
+        for key in map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                self.at(
+                    key.span(),
+                    format!(
+                        "unknown key `{}` {what} (expected one of: {})",
+                        key.as_str(),
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Rule>, RuleErrors> {
+    let mut cx = Ctx {
+        file,
+        errors: Vec::new(),
+    };
+    let root = match load_yaml(text) {
+        Ok(root) => root,
+        Err(e) => {
+            yaml_error(&mut cx, &e);
+            return Err(RuleErrors(cx.errors));
+        }
+    };
+    let rules = match root.as_mapping() {
+        Some(map) => parse_root(&mut cx, map),
+        None => {
+            cx.at(
+                root.span(),
+                "a rule table is a mapping with `version` and `rules`",
+            );
+            Vec::new()
+        }
+    };
+    if cx.errors.is_empty() {
+        Ok(rules)
+    } else {
+        cx.errors.sort_by_key(|e| (e.line, e.column));
+        Err(RuleErrors(cx.errors))
+    }
+}
+
+/// The YAML library is not expected to panic, but a table comes from users, and a malformed one
+/// must never take the service down: a panic is turned into an error at the top of the file.
+fn load_yaml(text: &str) -> Result<Node, Option<LoadError>> {
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .prevent_coercion(true);
+    std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, options))
+        .map_err(|_| None)?
+        .map_err(Some)
+}
+
+fn yaml_error(cx: &mut Ctx<'_>, e: &Option<LoadError>) {
+    let Some(e) = e else {
+        cx.errors.push(RuleError {
+            file: cx.file.to_owned(),
+            line: 1,
+            column: 1,
+            message: "YAML syntax error: this file could not be read as YAML".to_owned(),
+        });
+        return;
+    };
+    match e {
+        LoadError::ScanError(m, se) => cx.at_marker(m, format!("YAML syntax error: {}", se.info())),
+        LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => {
+            cx.at_marker(m, "a rule table is a mapping with `version` and `rules`")
+        }
+        LoadError::UnexpectedAnchor(m) => cx.at_marker(
+            m,
+            "YAML anchors and aliases (&name, *name) are not supported in rule tables",
+        ),
+        LoadError::MappingKeyMustBeScalar(m) => {
+            cx.at_marker(m, "a key must be a plain name, not a list or mapping")
+        }
+        LoadError::UnexpectedTag(m) => {
+            cx.at_marker(m, "YAML tags (!name) are not supported in rule tables")
+        }
+        LoadError::DuplicateKey(d) => {
+            let first = d
+                .prev_key
+                .span()
+                .start()
+                .map(|m| format!(" (first at line {})", m.line()))
+                .unwrap_or_default();
+            cx.at(
+                d.key.span(),
+                format!("duplicate key `{}`{first}", d.key.as_str()),
+            )
+        }
+        // LoadError is not marked non_exhaustive today; keep a location-less fallback anyway.
+        #[allow(unreachable_patterns)]
+        other => cx.errors.push(RuleError {
+            file: cx.file.to_owned(),
+            line: 1,
+            column: 1,
+            message: format!("YAML error: {other}"),
+        }),
+    }
+}
+
+fn parse_root(cx: &mut Ctx<'_>, map: &MarkedMappingNode) -> Vec<Rule> {
+    cx.unknown_keys(map, TOP_KEYS, "at the top level");
+    match map.get_node("version") {
+        None => cx.at_map(map, "`version: 1` is required at the top of the table"),
+        Some(Node::Scalar(s)) if is_plain(s) && s.as_str() == "1" => {}
+        Some(n) => cx.at(n.span(), "`version` must be 1"),
+    }
+    let mut rules = Vec::new();
+    match map.get_node("rules") {
+        None => cx.at_map(map, "`rules` is required (a list of rules)"),
+        Some(Node::Sequence(seq)) => {
+            let mut names: HashMap<String, usize> = HashMap::new();
+            for item in seq.iter() {
+                match item {
+                    Node::Mapping(m) => {
+                        if let Some(rule) = parse_rule(cx, m, &mut names) {
+                            rules.push(rule);
+                        }
+                    }
+                    other => cx.at(
+                        other.span(),
+                        "each rule is a mapping with `name`, `when`, `assign` and optionally `stop`",
+                    ),
+                }
+            }
+        }
+        Some(n) if is_null(n) => {}
+        Some(n) => cx.at(n.span(), "`rules` must be a list of rules (`- name: …`)"),
+    }
+    rules
+}
+
+/// A plain (unquoted) scalar: only those may be numbers, booleans or null.
+fn is_plain(s: &MarkedScalarNode) -> bool {
+    s.may_coerce()
+}
+
+fn is_null(n: &Node) -> bool {
+    matches!(n, Node::Scalar(s) if is_plain(s) && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+}
+
+fn parse_rule(
+    cx: &mut Ctx<'_>,
+    map: &MarkedMappingNode,
+    names: &mut HashMap<String, usize>,
+) -> Option<Rule> {
+    let errors_before = cx.errors.len();
+    cx.unknown_keys(map, RULE_KEYS, "in a rule");
+
+    let mut name = None;
+    match map.get_node("name") {
+        None => cx.at_map(
+            map,
+            "this rule has no `name` (every rule needs a unique name)",
+        ),
+        Some(Node::Scalar(s))
+            if s.as_str().trim().is_empty() || is_null(&Node::Scalar(s.clone())) =>
+        {
+            cx.at(s.span(), "a rule name must not be empty")
+        }
+        Some(Node::Scalar(s)) => {
+            let n = s.as_str().trim().to_owned();
+            let line = s.span().start().map_or(0, Marker::line);
+            if let Some(first) = names.get(&n) {
+                cx.at(
+                    s.span(),
+                    format!("duplicate rule name {n:?} (first used at line {first})"),
+                );
+            } else {
+                names.insert(n.clone(), line);
+            }
+            name = Some(n);
+        }
+        Some(n) => cx.at(n.span(), "a rule name must be text"),
+    }
+
+    let mut conditions = Vec::new();
+    match map.get_node("when") {
+        None => cx.at_map(
+            map,
+            "this rule has no `when` (write `when: {}` to match every hire)",
+        ),
+        Some(Node::Mapping(w)) => {
+            for (key, value) in w.iter() {
+                parse_condition(cx, key, value, &mut conditions);
+            }
+        }
+        Some(n) if is_null(n) => {}
+        Some(n) => cx.at(
+            n.span(),
+            "`when` must be a mapping of field: condition (or `{}` to match every hire)",
+        ),
+    }
+
+    let (mut packs, mut policies) = (Vec::new(), Vec::new());
+    match map.get_node("assign") {
+        None => {}
+        Some(Node::Mapping(a)) => parse_assign(cx, a, &mut packs, &mut policies),
+        Some(n) if is_null(n) => {}
+        Some(n) => cx.at(
+            n.span(),
+            "`assign` must be a mapping with `packs` and/or `policies`",
+        ),
+    }
+
+    let mut stop = false;
+    match map.get_node("stop") {
+        None => {}
+        Some(Node::Scalar(s)) if is_plain(s) && s.as_bool().is_some() => {
+            stop = s.as_bool().unwrap_or(false);
+        }
+        Some(n) => cx.at(n.span(), "`stop` must be true or false"),
+    }
+
+    if cx.errors.len() != errors_before {
+        return None;
+    }
+    Some(Rule {
+        name: Arc::from(name?),
+        conditions,
+        packs,
+        policies,
+        stop,
+    })
+}
+
+fn parse_field(cx: &mut Ctx<'_>, key: &MarkedScalarNode) -> Option<Field> {
+    let k = key.as_str();
+    let bad = |cx: &mut Ctx<'_>, msg: String| {
+        cx.at(key.span(), msg);
+        None
+    };
+    match k.split_once('.') {
+        None if k == "source" => Some(Field::Source),
+        None if k == "type" => Some(Field::Type),
+        Some(("person", f)) if PERSON_FIELDS.contains(&f) => Some(Field::Hire(k.to_owned())),
+        Some(("person", f)) => bad(
+            cx,
+            format!(
+                "unknown field `person.{f}` (person fields: {})",
+                PERSON_FIELDS.join(", ")
+            ),
+        ),
+        Some(("job", f)) if JOB_FIELDS.contains(&f) => Some(Field::Hire(k.to_owned())),
+        Some(("job", f)) => bad(
+            cx,
+            format!(
+                "unknown field `job.{f}` (job fields: {})",
+                JOB_FIELDS.join(", ")
+            ),
+        ),
+        Some(("attributes", a)) if !a.is_empty() => Some(Field::Hire(k.to_owned())),
+        _ => bad(
+            cx,
+            format!(
+                "unknown field `{k}` (use source, type, person.<field>, job.<field> or attributes.<name>)"
+            ),
+        ),
+    }
+}
+
+fn parse_condition(
+    cx: &mut Ctx<'_>,
+    key: &MarkedScalarNode,
+    value: &Node,
+    out: &mut Vec<Condition>,
+) {
+    let field = parse_field(cx, key);
+    match value {
+        // An empty value's span is where the next token starts: point at the key instead.
+        Node::Scalar(_) if is_null(value) => cx.at(
+            key.span(),
+            "a condition needs a value (a missing field only matches `not_in`)",
+        ),
+        Node::Scalar(s) => {
+            if let Some(field) = field {
+                out.push(Condition {
+                    field,
+                    op: Op::Equals(fold_case(s.as_str())),
+                });
+            }
+        }
+        Node::Sequence(seq) => cx.at(
+            seq.span(),
+            "a list of values needs an operator: `{ in: [a, b] }` or `{ not_in: [a, b] }`",
+        ),
+        Node::Mapping(ops) => {
+            if ops.is_empty() {
+                cx.at(
+                    ops.span(),
+                    "an empty condition: give a value or an operator (in, not_in, glob, regex)",
+                );
+            }
+            for (op, arg) in ops.iter() {
+                if let Some(op) = parse_op(cx, op, arg)
+                    && let Some(field) = &field
+                {
+                    out.push(Condition {
+                        field: field.clone(),
+                        op,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn parse_op(cx: &mut Ctx<'_>, op: &MarkedScalarNode, arg: &Node) -> Option<Op> {
+    match op.as_str() {
+        name @ ("in" | "not_in") => {
+            let Node::Sequence(seq) = arg else {
+                cx.at(
+                    arg.span(),
+                    format!("`{name}` needs a list, e.g. `{name}: [a, b]`"),
+                );
+                return None;
+            };
+            let mut values = Vec::new();
+            let mut ok = true;
+            for item in seq.iter() {
+                match item {
+                    Node::Scalar(s) if !is_null(item) => values.push(fold_case(s.as_str())),
+                    other => {
+                        cx.at(
+                            other.span(),
+                            format!("`{name}` values must be single values"),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            ok.then(|| {
+                if name == "in" {
+                    Op::In(values)
+                } else {
+                    Op::NotIn(values)
+                }
+            })
+        }
+        "glob" => {
+            let s = pattern_arg(cx, "glob", arg)?;
+            match GlobBuilder::new(s.as_str())
+                .case_insensitive(true)
+                .literal_separator(false)
+                .build()
+            {
+                Ok(g) => Some(Op::Glob(g.compile_matcher())),
+                Err(e) => {
+                    cx.at(s.span(), format!("bad glob {:?}: {}", s.as_str(), e.kind()));
+                    None
+                }
+            }
+        }
+        "regex" => {
+            let s = pattern_arg(cx, "regex", arg)?;
+            match regex::RegexBuilder::new(s.as_str())
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+            {
+                Ok(r) => Some(Op::Regex(r)),
+                Err(e) => {
+                    let detail = e.to_string();
+                    // The regex crate's message spans several lines; keep one line per error.
+                    let detail = detail
+                        .lines()
+                        .rev()
+                        .find(|l| l.trim_start().starts_with("error:"))
+                        .map(|l| {
+                            l.trim_start()
+                                .trim_start_matches("error:")
+                                .trim()
+                                .to_owned()
+                        })
+                        .unwrap_or_else(|| detail.replace('\n', " "));
+                    cx.at(s.span(), format!("bad regex {:?}: {detail}", s.as_str()));
+                    None
+                }
+            }
+        }
+        other => {
+            cx.at(
+                op.span(),
+                format!(
+                    "unknown operator `{other}` (expected one of: {}; a plain value means equals)",
+                    OPERATORS.join(", ")
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn pattern_arg<'n>(cx: &mut Ctx<'_>, name: &str, arg: &'n Node) -> Option<&'n MarkedScalarNode> {
+    match arg {
+        Node::Scalar(s) if !is_null(arg) => Some(s),
+        other => {
+            cx.at(other.span(), format!("`{name}` needs a single pattern"));
+            None
+        }
+    }
+}
+
+fn parse_assign(
+    cx: &mut Ctx<'_>,
+    map: &MarkedMappingNode,
+    packs: &mut Vec<u64>,
+    policies: &mut Vec<PolicyGrant>,
+) {
+    cx.unknown_keys(map, ASSIGN_KEYS, "in assign");
+    match map.get_node("packs") {
+        None => {}
+        Some(n) if is_null(n) => {}
+        Some(Node::Sequence(seq)) => {
+            for item in seq.iter() {
+                match item {
+                    Node::Scalar(s) if is_plain(s) => match s.as_str().parse::<u64>() {
+                        Ok(id) if id > 0 => packs.push(id),
+                        _ => cx.at(
+                            s.span(),
+                            format!(
+                                "pack id {:?} is not a positive whole number (a Connecteam onboarding pack id)",
+                                s.as_str()
+                            ),
+                        ),
+                    },
+                    other => cx.at(
+                        other.span(),
+                        "a pack id must be a positive whole number, without quotes",
+                    ),
+                }
+            }
+        }
+        Some(n) => cx.at(
+            n.span(),
+            "`packs` must be a list of pack ids, e.g. `[101, 102]`",
+        ),
+    }
+    match map.get_node("policies") {
+        None => {}
+        Some(n) if is_null(n) => {}
+        Some(Node::Sequence(seq)) => {
+            for item in seq.iter() {
+                match item {
+                    Node::Mapping(p) => {
+                        if let Some(g) = parse_policy(cx, p) {
+                            policies.push(g);
+                        }
+                    }
+                    other => cx.at(
+                        other.span(),
+                        "a policy is written `{ id: pol-…, balance: 15, unit: days }` (balance and unit optional)",
+                    ),
+                }
+            }
+        }
+        Some(n) => cx.at(
+            n.span(),
+            "`policies` must be a list of `{ id: …, balance: …, unit: … }`",
+        ),
+    }
+}
+
+fn parse_policy(cx: &mut Ctx<'_>, map: &MarkedMappingNode) -> Option<PolicyGrant> {
+    let before = cx.errors.len();
+    cx.unknown_keys(map, POLICY_KEYS, "in a policy");
+    let mut id = None;
+    match map.get_node("id") {
+        None => cx.at_map(map, "this policy has no `id`"),
+        Some(Node::Scalar(s))
+            if s.as_str().trim().is_empty() || is_null(&Node::Scalar(s.clone())) =>
+        {
+            cx.at(s.span(), "a policy id must not be empty")
+        }
+        Some(Node::Scalar(s)) => id = Some(s.as_str().trim().to_owned()),
+        Some(n) => cx.at(n.span(), "a policy id must be text"),
+    }
+    let balance_node = map.get_node("balance").filter(|n| !is_null(n));
+    let unit_node = map.get_node("unit").filter(|n| !is_null(n));
+    let mut balance = None;
+    if let Some(n) = balance_node {
+        match n {
+            Node::Scalar(s) if is_plain(s) => match s.as_str().parse::<f64>() {
+                Ok(v) if v.is_finite() && v < 0.0 => cx.at(
+                    s.span(),
+                    format!("balance {} is negative (it must be 0 or more)", s.as_str()),
+                ),
+                Ok(v) if v.is_finite() => balance = Balance::new(v),
+                _ => cx.at(
+                    s.span(),
+                    format!("balance {:?} is not a number", s.as_str()),
+                ),
+            },
+            other => cx.at(other.span(), "balance must be a number, without quotes"),
+        }
+        if unit_node.is_none() {
+            cx.at(
+                n.span(),
+                "a balance needs a unit (`unit: hours` or `unit: days`)",
+            );
+        }
+    }
+    let mut unit = None;
+    if let Some(n) = unit_node {
+        match n {
+            Node::Scalar(s) if s.as_str() == "hours" => unit = Some(Unit::Hours),
+            Node::Scalar(s) if s.as_str() == "days" => unit = Some(Unit::Days),
+            other => {
+                let shown = other.as_scalar().map(|s| format!(" {:?}", s.as_str()));
+                cx.at(
+                    other.span(),
+                    format!(
+                        "unit{} must be `hours` or `days`",
+                        shown.unwrap_or_default()
+                    ),
+                )
+            }
+        }
+        if balance_node.is_none() {
+            cx.at(
+                n.span(),
+                "a unit needs a balance (or leave both out to use the policy's default)",
+            );
+        }
+    }
+    if cx.errors.len() != before {
+        return None;
+    }
+    Some(PolicyGrant {
+        id: id?,
+        balance,
+        unit,
+    })
+}
+
+/// Lower-case a rule value one character at a time, exactly as evaluation folds the hire's
+/// value, so both sides agree even where whole-string lower-casing is context-sensitive (Σ).
+fn fold_case(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
+}

@@ -1,0 +1,203 @@
+//! The current rule table of a running service, and its hot reload.
+//!
+//! HR operations change the table under a running service (a git deploy, a ConfigMap edit). A new
+//! table takes effect without a restart; an invalid one is refused, logged and counted, and the
+//! last good table stays in force so there is never a bad moment.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{RuleErrors, RuleSet};
+
+/// How long file events are collected before one reload: editors and ConfigMap updates touch
+/// the directory several times for one change.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// A table together with when it took effect (for `GET /v1/rules`).
+#[derive(Debug, Clone)]
+pub struct LoadedRules {
+    pub set: RuleSet,
+    pub loaded_at: OffsetDateTime,
+}
+
+/// The hot-swappable current table. Readers take a cheap snapshot with [`RulesHandle::current`]
+/// and evaluate against it, unaffected by a concurrent swap.
+#[derive(Debug)]
+pub struct RulesHandle {
+    current: ArcSwap<LoadedRules>,
+    path: Option<PathBuf>,
+    /// Serialises reloads so a SIGHUP and a file event cannot race each other's swap.
+    reloading: Mutex<()>,
+}
+
+impl RulesHandle {
+    /// `path` is where reloads read from; `None` for a table that has no file (the bundled
+    /// sandbox example), which then never changes.
+    pub fn new(set: RuleSet, path: Option<PathBuf>) -> Self {
+        metrics::gauge!("hirebridge_rules_info", "version" => set.version().to_owned()).set(1.0);
+        Self {
+            current: ArcSwap::from_pointee(LoadedRules {
+                set,
+                loaded_at: OffsetDateTime::now_utc(),
+            }),
+            path,
+            reloading: Mutex::new(()),
+        }
+    }
+
+    /// The table in force now.
+    pub fn current(&self) -> Arc<LoadedRules> {
+        self.current.load_full()
+    }
+
+    /// The file reloads read from.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Re-read the file. Returns the version in force afterwards: the new one, or the same one
+    /// when the content did not change (nothing is swapped then). An invalid table is refused —
+    /// the old one stays — and its errors are logged and returned.
+    pub fn reload(&self) -> Result<String, RuleErrors> {
+        let _guard = self
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let old = self.current();
+        let Some(path) = &self.path else {
+            metrics::counter!("hirebridge_rules_reloads_total", "outcome" => "unchanged")
+                .increment(1);
+            return Ok(old.set.version().to_owned());
+        };
+        match RuleSet::load(path) {
+            Ok(set) if set.version() == old.set.version() => {
+                metrics::counter!("hirebridge_rules_reloads_total", "outcome" => "unchanged")
+                    .increment(1);
+                tracing::debug!(path = %path.display(), version = set.version(), "rule table unchanged");
+                Ok(set.version().to_owned())
+            }
+            Ok(set) => {
+                let version = set.version().to_owned();
+                let rules = set.len();
+                self.current.store(Arc::new(LoadedRules {
+                    set,
+                    loaded_at: OffsetDateTime::now_utc(),
+                }));
+                metrics::gauge!("hirebridge_rules_info", "version" => old.set.version().to_owned())
+                    .set(0.0);
+                metrics::gauge!("hirebridge_rules_info", "version" => version.clone()).set(1.0);
+                metrics::counter!("hirebridge_rules_reloads_total", "outcome" => "ok").increment(1);
+                tracing::info!(
+                    path = %path.display(),
+                    old_version = old.set.version(),
+                    version = %version,
+                    rules,
+                    "rule table reloaded"
+                );
+                Ok(version)
+            }
+            Err(errors) => {
+                metrics::counter!("hirebridge_rules_reloads_total", "outcome" => "invalid")
+                    .increment(1);
+                tracing::error!(
+                    path = %path.display(),
+                    kept_version = old.set.version(),
+                    errors = %errors,
+                    "new rule table is invalid; keeping the last good one"
+                );
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// Reload the table when its file changes and on SIGHUP, until `cancel` fires.
+///
+/// The parent directory is watched, not the file: a Kubernetes ConfigMap volume updates by
+/// atomically swapping a `..data` symlink, so the file's own inode never changes and a watch on
+/// it would never fire. Events are debounced, and a reload that finds the same content is a
+/// no-op. Watch or signal set-up failures are logged and the remaining trigger keeps working.
+pub fn spawn_reloader(
+    handle: Arc<RulesHandle>,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+        let _watcher = handle.path().and_then(|p| watch_parent(p, tx));
+
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; rule reload on SIGHUP is off");
+                None
+            }
+        };
+
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                Some(()) = async {
+                    match hangup.as_mut() {
+                        Some(s) => s.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    tracing::info!("SIGHUP: reloading the rule table");
+                    reload_in_background(&handle).await;
+                }
+                Some(()) = rx.recv() => {
+                    // Debounce: wait, then swallow the burst that arrived meanwhile.
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(DEBOUNCE) => {}
+                    }
+                    while rx.try_recv().is_ok() {}
+                    reload_in_background(&handle).await;
+                }
+            }
+        }
+    })
+}
+
+async fn reload_in_background(handle: &Arc<RulesHandle>) {
+    let h = Arc::clone(handle);
+    // Parsing a big table and reading the file are blocking work; errors are logged inside.
+    if let Err(e) = tokio::task::spawn_blocking(move || h.reload()).await {
+        tracing::error!(error = %e, "rule reload task failed");
+    }
+}
+
+fn watch_parent(path: &Path, tx: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| match ev {
+        Ok(ev) if ev.kind.is_access() => {}
+        Ok(_) => {
+            let _ = tx.send(());
+        }
+        Err(e) => tracing::warn!(error = %e, "rule file watch error"),
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the rule file; reload on change is off (SIGHUP still works)");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the rule file's directory; reload on change is off (SIGHUP still works)");
+        return None;
+    }
+    tracing::info!(dir = %dir.display(), "watching the rule table for changes");
+    Some(watcher)
+}

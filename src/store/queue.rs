@@ -1,0 +1,486 @@
+//! The delivery queue: operations claimed with a lease, moved through their states in batches,
+//! and the event status derived from them. The SQL is shared by both backends; it is written
+//! with `$N` placeholders and adapted for SQLite (`?N`) once per statement.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use serde::Serialize;
+
+use super::{OperationKind, OperationStatus};
+
+/// An operation handed to the delivery engine, with what it needs from its event.
+#[derive(Debug, Clone)]
+pub struct ClaimedOp {
+    pub id: i64,
+    pub event_id: String,
+    pub kind: OperationKind,
+    pub target: String,
+    pub params: serde_json::Value,
+    pub status: OperationStatus,
+    pub attempts: i32,
+    /// A write's outcome was not seen: read back before repeating it.
+    pub ambiguous: bool,
+    pub created_at_ms: i64,
+    /// When it first fell due (for batching windows): deferring an operation while its batch
+    /// fills does not move this.
+    pub due_at_ms: i64,
+    /// The event's canonical hire.
+    pub hire: serde_json::Value,
+    /// The event's Connecteam user, once resolved.
+    pub user_id: Option<i64>,
+}
+
+/// A state change of one operation. A batch of them commits in one transaction, and the
+/// status of every event they touch is derived again in that transaction.
+#[derive(Debug, Clone)]
+pub enum Transition {
+    /// Carried out.
+    Done { op_id: i64 },
+    /// The event's user is known: the `resolve_user` operation is done and the event's other
+    /// operations become due.
+    UserResolved {
+        op_id: i64,
+        event_id: String,
+        user_id: i64,
+    },
+    /// Try again at `at_ms`. A rate-limited call does not count as an attempt.
+    Retry {
+        op_id: i64,
+        at_ms: i64,
+        error: String,
+        count_attempt: bool,
+        ambiguous: bool,
+    },
+    /// No Connecteam user yet: look again at `at_ms`.
+    Wait {
+        op_id: i64,
+        at_ms: i64,
+        note: String,
+    },
+    /// Permanently failed (or out of attempts); replay re-queues it.
+    Dead { op_id: i64, error: String },
+    /// Not handled this round (a batch still filling): due again at `at_ms`, nothing else changes.
+    Defer { op_id: i64, at_ms: i64 },
+    /// About to send a write: if this process dies before it learns the outcome, whoever
+    /// takes the operation over reads back first.
+    Ambiguous { op_id: i64 },
+}
+
+impl Transition {
+    pub fn op_id(&self) -> i64 {
+        match self {
+            Transition::Done { op_id }
+            | Transition::UserResolved { op_id, .. }
+            | Transition::Retry { op_id, .. }
+            | Transition::Wait { op_id, .. }
+            | Transition::Dead { op_id, .. }
+            | Transition::Defer { op_id, .. }
+            | Transition::Ambiguous { op_id } => *op_id,
+        }
+    }
+}
+
+/// Queue depth for metrics and operators.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueStat {
+    pub kind: OperationKind,
+    pub status: OperationStatus,
+    pub count: i64,
+    /// The earliest `next_attempt_at` among them.
+    pub oldest_due_ms: Option<i64>,
+}
+
+/// Due operations, and with them those waiting in a batch window (`batch_since` set): the
+/// window of a batch is that of its oldest member, so whoever claims newly due operations
+/// also sees the ones already waiting, and they go out together when it closes.
+pub(crate) const CLAIM: &str = "UPDATE operations SET lease_owner = $1, lease_expires_at = $2
+     WHERE id IN (
+       SELECT id FROM operations
+        WHERE kind = $3 AND status IN ('pending', 'waiting')
+          AND (next_attempt_at <= $4 OR batch_since IS NOT NULL)
+          AND (lease_expires_at IS NULL OR lease_expires_at < $4)
+        ORDER BY next_attempt_at, id LIMIT $5 FOR_UPDATE)
+     RETURNING id";
+
+pub(crate) const CLAIMED: &str =
+    "SELECT o.id, o.event_id, o.kind, o.target, o.params, o.status, o.attempts,
+            o.ambiguous, o.created_at, COALESCE(o.batch_since, o.next_attempt_at) AS due_since,
+            e.hire, e.connecteam_user_id
+       FROM operations o JOIN events e ON e.id = o.event_id
+      WHERE o.id IN (";
+
+pub(crate) const DONE: &str = "UPDATE operations SET status = 'done', attempts = attempts + 1,
+       ambiguous = $2, batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated_at = $3
+     WHERE id = $1";
+
+pub(crate) const SET_USER: &str =
+    "UPDATE events SET connecteam_user_id = $2, updated_at = $3 WHERE id = $1";
+
+pub(crate) const UNBLOCK: &str =
+    "UPDATE operations SET status = 'pending', next_attempt_at = $2, updated_at = $2
+     WHERE event_id = $1 AND status = 'blocked'";
+
+pub(crate) const RETRY: &str =
+    "UPDATE operations SET status = 'pending', attempts = attempts + $2, next_attempt_at = $3,
+       last_error = $4, ambiguous = $5, batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
+     WHERE id = $1";
+
+pub(crate) const WAIT: &str =
+    "UPDATE operations SET status = 'waiting', next_attempt_at = $2, last_error = $3,
+       batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
+     WHERE id = $1";
+
+pub(crate) const DEAD: &str =
+    "UPDATE operations SET status = 'dead', attempts = attempts + 1, last_error = $2,
+       batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
+     WHERE id = $1";
+
+/// The window keeps its start: `batch_since` is set from the due time the first deferral saw.
+pub(crate) const DEFER: &str = "UPDATE operations SET next_attempt_at = $2,
+       batch_since = COALESCE(batch_since, next_attempt_at),
+       lease_owner = NULL, lease_expires_at = NULL WHERE id = $1";
+
+pub(crate) const MARK_AMBIGUOUS: &str = "UPDATE operations SET ambiguous = $2 WHERE id = $1";
+
+/// The events whose status a batch of transitions changes, locked (in id order, so two
+/// replicas never deadlock) before any operation is touched. Without the lock two replicas
+/// finishing the last two operations of one event each derive its status from a snapshot
+/// without the other's change, and the event stays `delivering` for ever (write skew).
+pub(crate) const LOCK_EVENTS_OF: &str = "SELECT id FROM events WHERE id IN (
+       SELECT event_id FROM operations WHERE id IN (";
+
+/// The event status, derived from its operations (CONTRACT.md statuses).
+pub(crate) const DERIVE_STATUS: &str = "UPDATE events SET status = CASE
+       WHEN EXISTS (SELECT 1 FROM operations o WHERE o.event_id = events.id AND o.status = 'dead') THEN 'failed'
+       WHEN NOT EXISTS (SELECT 1 FROM operations o WHERE o.event_id = events.id AND o.status <> 'done') THEN 'done'
+       WHEN EXISTS (SELECT 1 FROM operations o WHERE o.event_id = events.id AND o.kind = 'resolve_user' AND o.status = 'waiting') THEN 'waiting_for_user'
+       WHEN EXISTS (SELECT 1 FROM operations o WHERE o.event_id = events.id AND (o.attempts > 0 OR o.status = 'done')) THEN 'delivering'
+       ELSE 'accepted' END,
+       updated_at = $2
+     WHERE id = $1 AND status <> 'ignored'";
+
+pub(crate) const REPLAY: &str =
+    "UPDATE operations SET status = 'pending', attempts = 0, next_attempt_at = $2,
+       lease_owner = NULL, lease_expires_at = NULL, updated_at = $2
+     WHERE event_id = $1 AND status = 'dead'";
+
+/// Replay locks its event like `apply` does, so their status derivations cannot interleave.
+pub(crate) const EVENT_EXISTS: &str = "SELECT 1 FROM events WHERE id = $1 LOCK_ROWS";
+
+pub(crate) const STATS: &str = "SELECT kind, status, COUNT(*) AS n, MIN(next_attempt_at) AS oldest
+       FROM operations WHERE status IN ('pending', 'blocked', 'waiting', 'dead')
+      GROUP BY kind, status";
+
+pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) AS due FROM operations
+      WHERE status IN ('pending', 'waiting')";
+
+/// The statement for SQLite: `$N` becomes `?N`, and row locking (`FOR_UPDATE` skips locked
+/// rows, `LOCK_ROWS` waits for them; SQLite needs neither: it has one writer) is dropped. Computed once per statement.
+pub(crate) fn for_sqlite(sql: &'static str) -> &'static str {
+    static CACHE: OnceLock<Mutex<HashMap<usize, &'static str>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    map.entry(sql.as_ptr() as usize).or_insert_with(|| {
+        Box::leak(
+            sql.replace('$', "?")
+                .replace(" FOR_UPDATE", "")
+                .replace(" LOCK_ROWS", "")
+                .into_boxed_str(),
+        )
+    })
+}
+
+/// The statement for PostgreSQL: claims skip rows another replica holds.
+pub(crate) fn for_postgres(sql: &'static str) -> &'static str {
+    static CACHE: OnceLock<Mutex<HashMap<usize, &'static str>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    map.entry(sql.as_ptr() as usize).or_insert_with(|| {
+        Box::leak(
+            sql.replace(" FOR_UPDATE", " FOR UPDATE SKIP LOCKED")
+                .replace(" LOCK_ROWS", " FOR UPDATE")
+                .into_boxed_str(),
+        )
+    })
+}
+
+pub(crate) const TAKE_SLOT_SQLITE: &str =
+    "UPDATE rate_budget SET next_slot_us = MAX(next_slot_us, paused_until_us, ?1) + ?2
+     WHERE id = 1 RETURNING next_slot_us - ?2 AS slot";
+pub(crate) const TAKE_SLOT_POSTGRES: &str =
+    "UPDATE rate_budget SET next_slot_us = GREATEST(next_slot_us, paused_until_us, $1) + $2
+     WHERE id = 1 RETURNING next_slot_us - $2 AS slot";
+pub(crate) const PAUSE_SQLITE: &str =
+    "UPDATE rate_budget SET paused_until_us = MAX(paused_until_us, ?1) WHERE id = 1";
+pub(crate) const PAUSE_POSTGRES: &str =
+    "UPDATE rate_budget SET paused_until_us = GREATEST(paused_until_us, $1) WHERE id = 1";
+
+/// The queue methods, written once for both backends. `$pool` is the pool writes go
+/// through, `$read` the pool reads go through, `$sql` adapts a statement to the backend.
+macro_rules! queue_methods {
+    ($db:ty, $sql:path, $take_slot:expr, $pause:expr) => {
+        pub(crate) async fn q_claim(
+            &self,
+            kind: $crate::store::OperationKind,
+            owner: &str,
+            now_ms: i64,
+            lease_ms: i64,
+            limit: u32,
+        ) -> Result<Vec<$crate::store::queue::ClaimedOp>, $crate::store::StoreError> {
+            use sqlx::Row;
+            use $crate::store::queue::*;
+            let ids: Vec<i64> = sqlx::query($sql(CLAIM))
+                .bind(owner)
+                .bind(now_ms + lease_ms)
+                .bind(kind.as_str())
+                .bind(now_ms)
+                .bind(i64::from(limit))
+                .fetch_all(self.write_pool())
+                .await?
+                .iter()
+                .map(|r| r.try_get::<i64, _>("id"))
+                .collect::<Result<_, _>>()?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            // Read back by id (the primary key) rather than by owner, which has no index.
+            let mut qb = sqlx::QueryBuilder::<$db>::new(CLAIMED);
+            let mut list = qb.separated(", ");
+            for id in &ids {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(") ORDER BY o.next_attempt_at, o.id");
+            let rows = qb.build().fetch_all(self.write_pool()).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let (kind, status) =
+                    $crate::store::parse_op(r.try_get("kind")?, r.try_get("status")?)?;
+                out.push(ClaimedOp {
+                    id: r.try_get("id")?,
+                    event_id: r.try_get("event_id")?,
+                    kind,
+                    target: r.try_get("target")?,
+                    params: $crate::store::parse_json(r.try_get("params")?, "operation params")?,
+                    status,
+                    attempts: r.try_get("attempts")?,
+                    ambiguous: r.try_get("ambiguous")?,
+                    created_at_ms: r.try_get("created_at")?,
+                    due_at_ms: r.try_get("due_since")?,
+                    hire: $crate::store::parse_json(r.try_get("hire")?, "hire")?,
+                    user_id: r.try_get("connecteam_user_id")?,
+                });
+            }
+            Ok(out)
+        }
+
+        pub(crate) async fn q_apply(
+            &self,
+            transitions: &[$crate::store::queue::Transition],
+            now_ms: i64,
+        ) -> Result<(), $crate::store::StoreError> {
+            use sqlx::Row;
+            use $crate::store::queue::*;
+            if transitions.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.write_pool().begin().await?;
+            let derives: Vec<i64> = transitions
+                .iter()
+                .filter(|t| !matches!(t, Transition::Defer { .. } | Transition::Ambiguous { .. }))
+                .map(Transition::op_id)
+                .collect();
+            let mut events: Vec<String> = Vec::new();
+            if !derives.is_empty() {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(LOCK_EVENTS_OF);
+                let mut list = qb.separated(", ");
+                for id in &derives {
+                    list.push_bind(*id);
+                }
+                list.push_unseparated(")) ORDER BY id");
+                qb.push($sql(" LOCK_ROWS"));
+                for r in qb.build().fetch_all(&mut *tx).await? {
+                    events.push(r.try_get("id")?);
+                }
+            }
+            for t in transitions {
+                match t {
+                    Transition::Done { op_id } => {
+                        sqlx::query($sql(DONE))
+                            .bind(op_id)
+                            .bind(false)
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Transition::UserResolved {
+                        op_id,
+                        event_id,
+                        user_id,
+                    } => {
+                        sqlx::query($sql(DONE))
+                            .bind(op_id)
+                            .bind(false)
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query($sql(SET_USER))
+                            .bind(event_id)
+                            .bind(user_id)
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query($sql(UNBLOCK))
+                            .bind(event_id)
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Transition::Retry {
+                        op_id,
+                        at_ms,
+                        error,
+                        count_attempt,
+                        ambiguous,
+                    } => {
+                        sqlx::query($sql(RETRY))
+                            .bind(op_id)
+                            .bind(i32::from(*count_attempt))
+                            .bind(at_ms)
+                            .bind(error)
+                            .bind(ambiguous)
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Transition::Wait { op_id, at_ms, note } => {
+                        sqlx::query($sql(WAIT))
+                            .bind(op_id)
+                            .bind(at_ms)
+                            .bind(note)
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Transition::Dead { op_id, error } => {
+                        sqlx::query($sql(DEAD))
+                            .bind(op_id)
+                            .bind(error)
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Transition::Defer { op_id, at_ms } => {
+                        sqlx::query($sql(DEFER))
+                            .bind(op_id)
+                            .bind(at_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Transition::Ambiguous { op_id } => {
+                        sqlx::query($sql(MARK_AMBIGUOUS))
+                            .bind(op_id)
+                            .bind(true)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            for e in &events {
+                sqlx::query($sql(DERIVE_STATUS))
+                    .bind(e)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        pub(crate) async fn q_replay(
+            &self,
+            event_id: &str,
+            now_ms: i64,
+        ) -> Result<Option<u64>, $crate::store::StoreError> {
+            use $crate::store::queue::*;
+            let mut tx = self.write_pool().begin().await?;
+            if sqlx::query($sql(EVENT_EXISTS))
+                .bind(event_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let n = sqlx::query($sql(REPLAY))
+                .bind(event_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query($sql(DERIVE_STATUS))
+                .bind(event_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(n))
+        }
+
+        pub(crate) async fn q_stats(
+            &self,
+        ) -> Result<Vec<$crate::store::queue::QueueStat>, $crate::store::StoreError> {
+            use sqlx::Row;
+            use $crate::store::queue::*;
+            let rows = sqlx::query($sql(STATS)).fetch_all(self.read_pool()).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let (kind, status) =
+                    $crate::store::parse_op(r.try_get("kind")?, r.try_get("status")?)?;
+                out.push(QueueStat {
+                    kind,
+                    status,
+                    count: r.try_get("n")?,
+                    oldest_due_ms: r.try_get("oldest")?,
+                });
+            }
+            Ok(out)
+        }
+
+        pub(crate) async fn q_next_due(&self) -> Result<Option<i64>, $crate::store::StoreError> {
+            use sqlx::Row;
+            use $crate::store::queue::*;
+            let r = sqlx::query($sql(NEXT_DUE))
+                .fetch_one(self.read_pool())
+                .await?;
+            Ok(r.try_get("due")?)
+        }
+
+        pub(crate) async fn q_take_slot(
+            &self,
+            now_ms: i64,
+            interval_ms: i64,
+        ) -> Result<i64, $crate::store::StoreError> {
+            use sqlx::Row;
+            let r = sqlx::query($take_slot)
+                .bind(now_ms)
+                .bind(interval_ms)
+                .fetch_one(self.write_pool())
+                .await?;
+            Ok(r.try_get("slot")?)
+        }
+
+        pub(crate) async fn q_pause(&self, until_ms: i64) -> Result<(), $crate::store::StoreError> {
+            sqlx::query($pause)
+                .bind(until_ms)
+                .execute(self.write_pool())
+                .await?;
+            Ok(())
+        }
+    };
+}
+pub(crate) use queue_methods;

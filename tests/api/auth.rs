@@ -1,0 +1,166 @@
+//! The four webhook auth modes end to end, and admin authentication.
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends!(
+    standard_webhooks_mode,
+    hmac_mode,
+    bearer_mode,
+    jwt_modes,
+    admin_routes_need_a_valid_token
+);
+
+async fn standard_webhooks_mode(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
+    assert_eq!(
+        app.post_raw("sw", &body, &sw_headers(&body, now_s()))
+            .await
+            .status(),
+        202
+    );
+
+    // Several signatures: one valid among them is enough.
+    let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
+    let mut h = sw_headers(&body, now_s());
+    h[3].1 = format!("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= {}", h[3].1);
+    assert_eq!(app.post_raw("sw", &body, &h).await.status(), 202);
+
+    // Stale (6 minutes old) and future (6 minutes ahead) timestamps.
+    for ts in [now_s() - 360, now_s() + 360] {
+        let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
+        let r = app.post_raw("sw", &body, &sw_headers(&body, ts)).await;
+        assert_eq!(r.status(), 401, "timestamp {ts}");
+    }
+    // A body changed after signing.
+    let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
+    let h = sw_headers(&body, now_s());
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    assert_eq!(app.post_raw("sw", &tampered, &h).await.status(), 401);
+    // Missing headers.
+    assert_eq!(app.post_raw("sw", &body, &h[..1]).await.status(), 401);
+    app.stop().await;
+}
+
+async fn hmac_mode(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
+    assert_eq!(
+        app.post_raw("hmac", &body, &hmac_headers(&body))
+            .await
+            .status(),
+        202
+    );
+    let mut h = hmac_headers(&body);
+    h[1].1 = format!("sha256={}", h[1].1);
+    let body2 = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
+    assert_eq!(
+        app.post_raw("hmac", &body2, &h).await.status(),
+        401,
+        "signature of another body"
+    );
+    app.stop().await;
+}
+
+async fn bearer_mode(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
+    let ok = vec![
+        ("content-type", "application/json".to_owned()),
+        ("authorization", format!("Bearer {BEARER_TOKEN}")),
+    ];
+    assert_eq!(app.post_raw("bearer", &body, &ok).await.status(), 202);
+    let wrong = vec![
+        ("content-type", "application/json".to_owned()),
+        ("authorization", "Bearer static-test-tokeN".to_owned()),
+    ];
+    let r = app.post_raw("bearer", &body, &wrong).await;
+    assert_eq!(r.status(), 401);
+    let p: Value = r.json().await.unwrap();
+    assert!(
+        !p.to_string().contains(BEARER_TOKEN),
+        "the expected token never leaks"
+    );
+    app.stop().await;
+}
+
+async fn jwt_modes(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let post = |source: &'static str, token: String| {
+        let app = &app;
+        async move {
+            let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
+            let h = vec![
+                ("content-type", "application/json".to_owned()),
+                ("authorization", format!("Bearer {token}")),
+            ];
+            app.post_raw(source, &body, &h).await.status().as_u16()
+        }
+    };
+    let good =
+        json!({"iss": "acme-hris", "aud": "hirebridge", "sub": "sender", "exp": now_s() + 300});
+    assert_eq!(post("jwt", hs256(JWT_SECRET, &good)).await, 202);
+    assert_eq!(post("jwt-rs", rs256(&good)).await, 202);
+
+    let mut expired = good.clone();
+    expired["exp"] = json!(now_s() - 3600);
+    assert_eq!(post("jwt", hs256(JWT_SECRET, &expired)).await, 401);
+    assert_eq!(post("jwt-rs", rs256(&expired)).await, 401);
+    let mut wrong_aud = good.clone();
+    wrong_aud["aud"] = json!("someone-else");
+    assert_eq!(post("jwt", hs256(JWT_SECRET, &wrong_aud)).await, 401);
+    let mut wrong_iss = good.clone();
+    wrong_iss["iss"] = json!("mallory");
+    assert_eq!(post("jwt-rs", rs256(&wrong_iss)).await, 401);
+    // Forged: signed with another secret; an HS256 token made with the RSA public key as secret.
+    assert_eq!(post("jwt", hs256("not-the-secret", &good)).await, 401);
+    assert_eq!(post("jwt-rs", hs256(RSA_PUBLIC_PEM, &good)).await, 401);
+    assert_eq!(post("jwt", "not.a.jwt".to_owned()).await, 401);
+    app.stop().await;
+}
+
+async fn admin_routes_need_a_valid_token(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let r = app.http.get(app.url("/v1/events")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let bad = hs256(
+        ADMIN_SECRET,
+        &json!({"sub": "x", "aud": "other", "exp": now_s() + 60}),
+    );
+    let r = app
+        .http
+        .get(app.url("/v1/events"))
+        .bearer_auth(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let expired = hs256(
+        ADMIN_SECRET,
+        &json!({"sub": "x", "aud": "hirebridge-admin", "exp": now_s() - 600}),
+    );
+    let r = app
+        .http
+        .get(app.url("/v1/rules"))
+        .bearer_auth(expired)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(app.admin_get("/v1/events").await.status(), 200);
+    let db = app.stop().await;
+
+    // Without admin.jwt the admin routes do not exist.
+    let app = TestApp::start(db, |c| c.admin.jwt = None).await;
+    for path in ["/v1/events", "/v1/events/x", "/v1/rules"] {
+        let r = app.admin_get(path).await;
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = app.admin_post("/v1/rules/evaluate", &hire("e")).await;
+    assert_eq!(r.status(), 404);
+    app.stop().await;
+}

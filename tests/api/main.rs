@@ -1,0 +1,9 @@
+//! One integration-test binary: every area of the HTTP API, on SQLite and on PostgreSQL.
+
+mod admin;
+mod auth;
+mod delivery;
+mod durability;
+mod helpers;
+mod intake;
+mod openapi;
