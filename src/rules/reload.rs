@@ -120,17 +120,21 @@ impl RulesHandle {
 
 /// Reload the table when its file changes and on SIGHUP, until `cancel` fires.
 ///
-/// The parent directory is watched, not the file: a Kubernetes ConfigMap volume updates by
-/// atomically swapping a `..data` symlink, so the file's own inode never changes and a watch on
-/// it would never fire. Events are debounced, and a reload that finds the same content is a
-/// no-op. Watch or signal set-up failures are logged and the remaining trigger keeps working.
+/// A rule file that is a symlink (a Kubernetes ConfigMap volume: `rules.yaml` →
+/// `..data/rules.yaml`, updated by atomically swapping the `..data` symlink, so the file's own
+/// inode never changes) is noticed through its directory, keeping only the events of its own
+/// name and of the `..` entries. A plain file is watched itself, and watched again after
+/// every change (an editor or a deploy may have replaced it with a new inode): watching its
+/// directory would wake the service for every write of a database kept beside it. Events are
+/// debounced, and a reload that finds the same content is a no-op. Watch or signal set-up
+/// failures are logged and the remaining trigger keeps working.
 pub fn spawn_reloader(
     handle: Arc<RulesHandle>,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let (tx, mut rx) = mpsc::unbounded_channel::<()>();
-        let _watcher = handle.path().and_then(|p| watch_parent(p, tx));
+        let mut watch = handle.path().and_then(|p| RuleWatch::start(p, tx));
 
         let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
@@ -142,6 +146,7 @@ pub fn spawn_reloader(
         };
 
         loop {
+            let lost = watch.as_ref().is_some_and(|w| !w.armed);
             tokio::select! {
                 () = cancel.cancelled() => break,
                 Some(()) = async {
@@ -160,12 +165,26 @@ pub fn spawn_reloader(
                         () = tokio::time::sleep(DEBOUNCE) => {}
                     }
                     while rx.try_recv().is_ok() {}
+                    if let Some(w) = watch.as_mut() {
+                        w.rearm();
+                    }
                     reload_in_background(&handle).await;
+                }
+                // The file was gone when it was last watched: look for it again.
+                () = tokio::time::sleep(REARM_EVERY), if lost => {
+                    if let Some(w) = watch.as_mut()
+                        && w.rearm()
+                    {
+                        reload_in_background(&handle).await;
+                    }
                 }
             }
         }
     })
 }
+
+/// How often a rule file that disappeared is looked for again.
+const REARM_EVERY: Duration = Duration::from_secs(1);
 
 async fn reload_in_background(handle: &Arc<RulesHandle>) {
     let h = Arc::clone(handle);
@@ -175,29 +194,89 @@ async fn reload_in_background(handle: &Arc<RulesHandle>) {
     }
 }
 
-fn watch_parent(path: &Path, tx: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| match ev {
-        Ok(ev) if ev.kind.is_access() => {}
-        Ok(_) => {
-            let _ = tx.send(());
+/// The file system watch behind hot reload.
+struct RuleWatch {
+    watcher: notify::RecommendedWatcher,
+    /// The rule file.
+    path: PathBuf,
+    /// `Some(dir)` when the directory is watched (symlinked file), `None` when the file is.
+    dir: Option<PathBuf>,
+    /// Whether the file itself is under watch (always, in directory mode).
+    armed: bool,
+}
+
+impl RuleWatch {
+    fn start(path: &Path, tx: mpsc::UnboundedSender<()>) -> Option<Self> {
+        let symlinked = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        let dir = symlinked.then(|| match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        });
+        let name = path.file_name().map(std::ffi::OsStr::to_os_string);
+        let dir_mode = dir.is_some();
+        let watcher =
+            notify::recommended_watcher(move |ev: notify::Result<notify::Event>| match ev {
+                Ok(ev) if ev.kind.is_access() => {}
+                Ok(ev) => {
+                    // In a directory, only the file's own name and the ConfigMap's `..` entries.
+                    let ours = !dir_mode
+                        || ev.paths.iter().any(|p| {
+                            p.file_name().is_some_and(|n| {
+                                Some(n) == name.as_deref() || n.to_string_lossy().starts_with("..")
+                            })
+                        });
+                    if ours {
+                        let _ = tx.send(());
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "rule file watch error"),
+            });
+        let watcher = match watcher {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the rule file; reload on change is off (SIGHUP still works)");
+                return None;
+            }
+        };
+        let mut w = Self {
+            watcher,
+            path: path.to_path_buf(),
+            dir,
+            armed: false,
+        };
+        if let Some(dir) = w.dir.clone() {
+            if let Err(e) = w.watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the rule file's directory; reload on change is off (SIGHUP still works)");
+                return None;
+            }
+            w.armed = true;
+            tracing::info!(dir = %dir.display(), "watching the rule table's directory for changes");
+        } else if w.rearm() {
+            tracing::info!(path = %path.display(), "watching the rule table for changes");
         }
-        Err(e) => tracing::warn!(error = %e, "rule file watch error"),
-    });
-    let mut watcher = match watcher {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the rule file; reload on change is off (SIGHUP still works)");
-            return None;
-        }
-    };
-    if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
-        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the rule file's directory; reload on change is off (SIGHUP still works)");
-        return None;
+        Some(w)
     }
-    tracing::info!(dir = %dir.display(), "watching the rule table for changes");
-    Some(watcher)
+
+    /// Watch the file again (its inode may have been replaced). Returns whether it is watched.
+    fn rearm(&mut self) -> bool {
+        if self.dir.is_some() {
+            return true;
+        }
+        let _ = self.watcher.unwatch(&self.path);
+        match self.watcher.watch(&self.path, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                if !self.armed {
+                    tracing::debug!(path = %self.path.display(), "rule file watched");
+                }
+                self.armed = true;
+            }
+            Err(e) => {
+                if self.armed {
+                    tracing::warn!(path = %self.path.display(), error = %e, "rule file is gone; looking for it every second (the last good table stays)");
+                }
+                self.armed = false;
+            }
+        }
+        self.armed
+    }
 }

@@ -836,6 +836,66 @@ async fn reloads_when_a_configmap_swaps_its_data_symlink() {
         .unwrap();
 }
 
+/// A plain rule file (no ConfigMap): written in place, replaced by a rename (a new inode, as
+/// editors and deploy tools do), removed and put back. Each change is picked up.
+#[tokio::test]
+async fn reloads_a_plain_file_however_it_is_changed() {
+    const V3: &str =
+        "version: 1\nrules:\n  - name: three\n    when: {}\n    assign: { packs: [3] }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yaml");
+    write(&path, V1);
+    let handle = Arc::new(RulesHandle::new(
+        RuleSet::load(&path).unwrap(),
+        Some(path.clone()),
+    ));
+    let cancel = CancellationToken::new();
+    let task = spawn_reloader(Arc::clone(&handle), cancel.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let version = |t: &str| RuleSet::parse("x", t).unwrap().version().to_owned();
+
+    // A database beside the table writes all the time; that is not a change of the table.
+    write(&dir.path().join("hirebridge.db-wal"), "noise");
+    write(&path, V2);
+    assert!(
+        wait_for_version(&handle, &version(V2), Duration::from_secs(5)).await,
+        "in-place write not picked up"
+    );
+
+    let tmp = dir.path().join(".rules.yaml.tmp");
+    write(&tmp, V3);
+    std::fs::rename(&tmp, &path).unwrap();
+    assert!(
+        wait_for_version(&handle, &version(V3), Duration::from_secs(5)).await,
+        "replacement by rename not picked up"
+    );
+    // The new inode is watched too.
+    write(&path, V1);
+    assert!(
+        wait_for_version(&handle, &version(V1), Duration::from_secs(5)).await,
+        "write after a rename not picked up"
+    );
+
+    std::fs::remove_file(&path).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        handle.current().set.version(),
+        version(V1),
+        "a missing file keeps the table"
+    );
+    write(&path, V2);
+    assert!(
+        wait_for_version(&handle, &version(V2), Duration::from_secs(5)).await,
+        "a file put back is picked up"
+    );
+
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("reloader stops when cancelled")
+        .unwrap();
+}
+
 // ---------------------------------------------------------------- properties
 
 fn arb_text() -> impl Strategy<Value = String> {
