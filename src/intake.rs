@@ -39,22 +39,22 @@ pub fn build_event(
             fingerprint,
             received_at_ms,
             status: EventStatus::Ignored,
-            hire: raw_body.clone(),
+            hire: raw_body.to_string(),
             plan: None,
             rules_version: None,
             operations: Vec::new(),
         },
         Normalized::Hire { hire, dedupe_key } => {
             let plan = rules.evaluate(Some(source), &hire);
-            let operations = operations_for(&id, &plan);
+            let operations = vec![first_operation(&id)];
             NewEvent {
                 source: source.to_owned(),
                 dedupe_key,
                 fingerprint,
                 received_at_ms,
                 status: EventStatus::Accepted,
-                hire: serde_json::to_value(&*hire).unwrap_or_default(),
-                plan: Some(serde_json::to_value(&plan).unwrap_or_default()),
+                hire: serde_json::to_string(&*hire).unwrap_or_default(),
+                plan: Some(serde_json::to_string(&plan).unwrap_or_default()),
                 rules_version: Some(plan.rules_version.clone()),
                 operations,
                 id,
@@ -63,22 +63,33 @@ pub fn build_event(
     }
 }
 
-/// One `resolve_user`, then one operation per pack and per policy, blocked until the user is known.
-pub fn operations_for(event_id: &str, plan: &Plan) -> Vec<NewOperation> {
-    let mut ops = Vec::with_capacity(1 + plan.packs.len() + plan.policies.len());
-    ops.push(NewOperation {
+/// The operation intake commits with every hire: find or create its Connecteam user.
+///
+/// The plan's pack and policy operations cannot run before the user is known, so they are
+/// not written at intake: the plan itself is committed with the event, and its operations
+/// ([`planned_operations`]) are inserted in the transaction that records the user. Intake
+/// writes two rows per hire instead of one per pack and policy more, and nothing the plan
+/// implies can be lost in between.
+pub fn first_operation(event_id: &str) -> NewOperation {
+    NewOperation {
         kind: OperationKind::ResolveUser,
         target: String::new(),
         params: serde_json::json!({}),
         status: OperationStatus::Pending,
         idempotency_key: idempotency_key(event_id, "user"),
-    });
+    }
+}
+
+/// One operation per pack and per policy of the plan, in plan order, all due at once. Their
+/// place in the event follows the `resolve_user` operation (seq 1, 2, …).
+pub fn planned_operations(event_id: &str, plan: &Plan) -> Vec<NewOperation> {
+    let mut ops = Vec::with_capacity(plan.packs.len() + plan.policies.len());
     for pack in &plan.packs {
         ops.push(NewOperation {
             kind: OperationKind::AssignPack,
             target: pack.to_string(),
             params: serde_json::json!({}),
-            status: OperationStatus::Blocked,
+            status: OperationStatus::Pending,
             idempotency_key: idempotency_key(event_id, &format!("pack/{pack}")),
         });
     }
@@ -91,7 +102,7 @@ pub fn operations_for(event_id: &str, plan: &Plan) -> Vec<NewOperation> {
             kind: OperationKind::AssignPolicy,
             target: policy.id.clone(),
             params,
-            status: OperationStatus::Blocked,
+            status: OperationStatus::Pending,
             idempotency_key: idempotency_key(event_id, &format!("policy/{}", policy.id)),
         });
     }

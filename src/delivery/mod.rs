@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ConnecteamConfig, DeliveryConfig};
 use crate::connecteam::{ApiError, Client, NewUser, User, UserQuery, UserStatus};
 use crate::domain::{Email, Hire, PhoneE164};
+use crate::rules::Plan;
 use crate::store::queue::{ClaimedOp, Transition};
 use crate::store::{OperationKind, Store, StoreError, now_ms};
 
@@ -384,11 +385,7 @@ impl Engine {
                 if let Some(f) = restore_failed.get(&u.user_id) {
                     out.push(self.failed(&op, f));
                 } else {
-                    out.push(Transition::UserResolved {
-                        op_id: op.id,
-                        event_id: op.event_id.clone(),
-                        user_id: i64::try_from(u.user_id).unwrap_or(i64::MAX),
-                    });
+                    out.push(self.resolved(&op, u.user_id));
                 }
                 continue;
             }
@@ -466,11 +463,7 @@ impl Engine {
                 Ok(created) => {
                     for (op, _, phone) in &batch {
                         match has_phone(&created, phone, &self.default_region) {
-                            Some(u) => out.push(Transition::UserResolved {
-                                op_id: op.id,
-                                event_id: op.event_id.clone(),
-                                user_id: i64::try_from(u.user_id).unwrap_or(i64::MAX),
-                            }),
+                            Some(u) => out.push(self.resolved(op, u.user_id)),
                             None => out.push(self.failed(
                                 op,
                                 &Failure::Ambiguous(
@@ -505,11 +498,7 @@ impl Engine {
                             return self.release(ops, out).await;
                         }
                         Some(Ok(Some(u))) if !u.is_archived => {
-                            out.push(Transition::UserResolved {
-                                op_id: op.id,
-                                event_id: op.event_id.clone(),
-                                user_id: i64::try_from(u.user_id).unwrap_or(i64::MAX),
-                            });
+                            out.push(self.resolved(op, u.user_id));
                         }
                         // Archived meanwhile: the next round restores it.
                         Some(Ok(Some(_))) => out.push(self.failed(
@@ -600,6 +589,27 @@ impl Engine {
             }
         }
         Ok(Some(Ok(None)))
+    }
+
+    /// The user of `op`'s event is known: finish `resolve_user` and insert the plan's
+    /// pack and policy operations with it.
+    fn resolved(&self, op: &ClaimedOp, user_id: u64) -> Transition {
+        let operations = match op.plan.clone().map(serde_json::from_value::<Plan>) {
+            None => Vec::new(),
+            Some(Ok(plan)) => crate::intake::planned_operations(&op.event_id, &plan),
+            Some(Err(e)) => {
+                return Transition::Dead {
+                    op_id: op.id,
+                    error: format!("the stored plan is unreadable: {e}"),
+                };
+            }
+        };
+        Transition::UserResolved {
+            op_id: op.id,
+            event_id: op.event_id.clone(),
+            user_id: i64::try_from(user_id).unwrap_or(i64::MAX),
+            operations,
+        }
     }
 
     fn wait_for_user(&self, op: &ClaimedOp, h: &Hire) -> Transition {

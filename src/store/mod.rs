@@ -135,10 +135,11 @@ pub struct NewEvent {
     pub fingerprint: String,
     pub received_at_ms: i64,
     pub status: EventStatus,
-    /// The canonical hire, as JSON.
-    pub hire: serde_json::Value,
-    /// The plan the rule table gave, as JSON.
-    pub plan: Option<serde_json::Value>,
+    /// The canonical hire, as JSON text (serialised by the request, not by the writer that
+    /// every request waits for).
+    pub hire: String,
+    /// The plan the rule table gave, as JSON text.
+    pub plan: Option<String>,
     pub rules_version: Option<String>,
     pub operations: Vec<NewOperation>,
 }

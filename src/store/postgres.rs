@@ -43,7 +43,24 @@ impl PgStore {
         crate::store::queue::PAUSE_POSTGRES
     );
 
-    crate::store::batch_insert::batch_insert_method!(DB);
+    /// One group commit: one statement (its own transaction), one round trip.
+    async fn write_batch(
+        &self,
+        events: &[super::NewEvent],
+    ) -> Result<super::batch_insert::Stored, StoreError> {
+        let rows = super::batch_insert::pg_insert_batch(events)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut stored = super::batch_insert::Stored::new();
+        super::batch_insert::collect_stored(&rows, &mut stored)?;
+        Ok(stored)
+    }
+
+    crate::store::batch_insert::batch_insert_method!(
+        DB,
+        crate::store::queue::for_postgres,
+        write_batch
+    );
     crate::store::reads::read_methods!(crate::store::queue::for_postgres);
 }
 

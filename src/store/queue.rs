@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
-use super::{OperationKind, OperationStatus};
+use super::{NewOperation, OperationKind, OperationStatus};
 
 /// An operation handed to the delivery engine, with what it needs from its event.
 #[derive(Debug, Clone)]
@@ -27,6 +27,9 @@ pub struct ClaimedOp {
     pub due_at_ms: i64,
     /// The event's canonical hire.
     pub hire: serde_json::Value,
+    /// The plan the event was given at intake (its pack and policy operations are inserted
+    /// from it once the user is known).
+    pub plan: Option<serde_json::Value>,
     /// The event's Connecteam user, once resolved.
     pub user_id: Option<i64>,
 }
@@ -37,12 +40,14 @@ pub struct ClaimedOp {
 pub enum Transition {
     /// Carried out.
     Done { op_id: i64 },
-    /// The event's user is known: the `resolve_user` operation is done and the event's other
-    /// operations become due.
+    /// The event's user is known: the `resolve_user` operation is done, and the plan's
+    /// operations are inserted, due now (once: a second resolution of the same event, by a
+    /// replica whose lease had run out, inserts nothing).
     UserResolved {
         op_id: i64,
         event_id: String,
         user_id: i64,
+        operations: Vec<NewOperation>,
     },
     /// Try again at `at_ms`. A rate-limited call does not count as an attempt.
     Retry {
@@ -106,7 +111,7 @@ pub(crate) const CLAIM: &str = "UPDATE operations SET lease_owner = $1, lease_ex
 pub(crate) const CLAIMED: &str =
     "SELECT o.id, o.event_id, o.kind, o.target, o.params, o.status, o.attempts,
             o.ambiguous, o.created_at, COALESCE(o.batch_since, o.next_attempt_at) AS due_since,
-            e.hire, e.connecteam_user_id
+            e.hire, e.plan, e.connecteam_user_id
        FROM operations o JOIN events e ON e.id = o.event_id
       WHERE o.id IN (";
 
@@ -117,9 +122,12 @@ pub(crate) const DONE: &str = "UPDATE operations SET status = 'done', attempts =
 pub(crate) const SET_USER: &str =
     "UPDATE events SET connecteam_user_id = $2, updated_at = $3 WHERE id = $1";
 
-pub(crate) const UNBLOCK: &str =
-    "UPDATE operations SET status = 'pending', next_attempt_at = $2, updated_at = $2
-     WHERE event_id = $1 AND status = 'blocked'";
+/// The plan's operations, numbered after `resolve_user` (seq 0); the unique `(event_id, seq)`
+/// makes a repeated resolution insert nothing.
+pub(crate) const INSERT_PLANNED: &str =
+    "INSERT INTO operations (event_id, seq, kind, target, params, status, attempts,
+       next_attempt_at, idempotency_key, created_at, updated_at) ";
+pub(crate) const INSERT_PLANNED_END: &str = " ON CONFLICT (event_id, seq) DO NOTHING";
 
 pub(crate) const RETRY: &str =
     "UPDATE operations SET status = 'pending', attempts = attempts + $2, next_attempt_at = $3,
@@ -272,6 +280,10 @@ macro_rules! queue_methods {
                     created_at_ms: r.try_get("created_at")?,
                     due_at_ms: r.try_get("due_since")?,
                     hire: $crate::store::parse_json(r.try_get("hire")?, "hire")?,
+                    plan: r
+                        .try_get::<Option<String>, _>("plan")?
+                        .map(|p| $crate::store::parse_json(&p, "plan"))
+                        .transpose()?,
                     user_id: r.try_get("connecteam_user_id")?,
                 });
             }
@@ -321,6 +333,7 @@ macro_rules! queue_methods {
                         op_id,
                         event_id,
                         user_id,
+                        operations,
                     } => {
                         sqlx::query($sql(DONE))
                             .bind(op_id)
@@ -334,11 +347,24 @@ macro_rules! queue_methods {
                             .bind(now_ms)
                             .execute(&mut *tx)
                             .await?;
-                        sqlx::query($sql(UNBLOCK))
-                            .bind(event_id)
-                            .bind(now_ms)
-                            .execute(&mut *tx)
-                            .await?;
+                        if !operations.is_empty() {
+                            let mut qb = sqlx::QueryBuilder::<$db>::new(INSERT_PLANNED);
+                            qb.push_values(operations.iter().enumerate(), |mut b, (i, op)| {
+                                b.push_bind(event_id.as_str())
+                                    .push_bind(i64::try_from(i).unwrap_or(i64::MAX - 1) + 1)
+                                    .push_bind(op.kind.as_str())
+                                    .push_bind(op.target.as_str())
+                                    .push_bind(op.params.to_string())
+                                    .push_bind(op.status.as_str())
+                                    .push_bind(0_i32)
+                                    .push_bind(now_ms)
+                                    .push_bind(op.idempotency_key.as_str())
+                                    .push_bind(now_ms)
+                                    .push_bind(now_ms);
+                            });
+                            qb.push(INSERT_PLANNED_END);
+                            qb.build().execute(&mut *tx).await?;
+                        }
                     }
                     Transition::Retry {
                         op_id,

@@ -11,6 +11,40 @@ pub(crate) const LIST: &str = "SELECT id, source, status, received_at FROM event
         AND (CAST($3 AS TEXT) IS NULL OR id < $3)
       ORDER BY id DESC LIMIT $4";
 
+/// Before its user is known an event holds only its `resolve_user` operation; the plan's
+/// operations are inserted when the user is. Show them all the same, as `blocked`, so an
+/// operator sees every piece of work the event implies from the moment it is accepted.
+pub(crate) fn show_planned(record: &mut super::EventRecord) {
+    use super::{OperationKind, OperationRecord, OperationStatus};
+    if record
+        .operations
+        .iter()
+        .any(|o| o.kind != OperationKind::ResolveUser)
+    {
+        return;
+    }
+    let Some(plan) = record
+        .plan
+        .clone()
+        .and_then(|p| serde_json::from_value::<crate::rules::Plan>(p).ok())
+    else {
+        return;
+    };
+    for op in crate::intake::planned_operations(&record.event_id, &plan) {
+        record.operations.push(OperationRecord {
+            id: 0,
+            kind: op.kind,
+            target: op.target,
+            params: op.params,
+            status: OperationStatus::Blocked,
+            attempts: 0,
+            next_attempt_at_ms: record.received_at_ms,
+            last_error: None,
+            idempotency_key: op.idempotency_key,
+        });
+    }
+}
+
 /// `q_get_event` and `q_list_events`; `$sql` adapts a statement to the backend.
 macro_rules! read_methods {
     ($sql:path) => {
@@ -48,7 +82,7 @@ macro_rules! read_methods {
                 });
             }
             let plan: Option<String> = row.try_get("plan")?;
-            Ok(Some(EventRecord {
+            let mut record = EventRecord {
                 event_id: row.try_get("id")?,
                 source: row.try_get("source")?,
                 dedupe_key: row.try_get("dedupe_key")?,
@@ -59,7 +93,9 @@ macro_rules! read_methods {
                 rules_version: row.try_get("rules_version")?,
                 connecteam_user_id: row.try_get("connecteam_user_id")?,
                 operations,
-            }))
+            };
+            $crate::store::reads::show_planned(&mut record);
+            Ok(Some(record))
         }
 
         pub(crate) async fn q_list_events(

@@ -33,6 +33,9 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            // The one writer connection is only ever used by this process: a ping before
+            // every use would be one more round trip per group commit.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.clone())
             .await?;
@@ -59,7 +62,39 @@ impl SqliteStore {
         crate::store::queue::PAUSE_SQLITE
     );
 
-    crate::store::batch_insert::batch_insert_method!(DB);
+    /// One group commit: one script, one round trip, one fsync. A batch too large for one
+    /// script spans several, still in one transaction.
+    async fn write_batch(
+        &self,
+        events: &[super::NewEvent],
+    ) -> Result<super::batch_insert::Stored, StoreError> {
+        use super::batch_insert::{SQLITE_EVENTS_PER_SCRIPT, collect_stored, sqlite_script};
+        let mut conn = self.writer.acquire().await?;
+        let mut stored = super::batch_insert::Stored::new();
+        let chunks: Vec<_> = events.chunks(SQLITE_EVENTS_PER_SCRIPT).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut qb = sqlx::QueryBuilder::<DB>::new("");
+            sqlite_script(&mut qb, chunk, i == 0, i + 1 == chunks.len());
+            match qb.build().fetch_all(&mut *conn).await {
+                Ok(rows) => collect_stored(&rows, &mut stored)?,
+                Err(e) => {
+                    // The script stopped part-way with its transaction open: end it here,
+                    // or the next user of the connection would find itself inside it.
+                    if let Err(r) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                        tracing::debug!(error = %r, "rollback after a failed intake batch");
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    crate::store::batch_insert::batch_insert_method!(
+        DB,
+        crate::store::queue::for_sqlite,
+        write_batch
+    );
     crate::store::reads::read_methods!(crate::store::queue::for_sqlite);
 }
 
