@@ -22,12 +22,17 @@
 //! Every request first takes a slot of the account-wide budget ([`pacer::Pacer`]).
 //! Failures retry with exponential backoff and full jitter; permanent errors dead-letter the
 //! operation at once with the server's reason; a 429 waits for the reset and is not an attempt.
+//!
+//! A round holds its operations by a lease, renewed before every request it sends, and every
+//! change it makes is guarded by that lease: should its lease run out while it waits (a
+//! long budget pause) and another replica take the operations over, the round stops at its
+//! next request and its late results change nothing.
 
 pub mod pacer;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -52,7 +57,12 @@ pub const PACK_BATCH: usize = 500;
 const POLICY_BATCH: u32 = 50;
 /// A claim's lease: this much, plus twice the paced time of the requests the round may make.
 /// Long enough for the round, short enough that a killed replica's work is soon taken over.
+/// Renewed before every request, so a live round keeps it however long it waits for budget.
 const LEASE_BASE_MS: i64 = 30_000;
+/// How long everything waits after Connecteam refused the credentials (401), at most: a
+/// revoked or wrong key is not fixed by asking again, and not the operations' fault either.
+/// (`delivery.max_backoff_ms`, when smaller, caps it.)
+const UNAUTHORIZED_PAUSE_MS: i64 = 60_000;
 
 /// The engine. Cheap to share.
 pub struct Engine {
@@ -60,6 +70,10 @@ pub struct Engine {
     client: Client,
     pacer: Pacer,
     cfg: DeliveryConfig,
+    /// Connecteam's request timeout: a write whose answer was lost may still land this late.
+    timeout_ms: i64,
+    /// How long everything waits after a 401.
+    unauthorized_pause_ms: i64,
     create_missing_users: bool,
     default_region: String,
     id: String,
@@ -67,10 +81,23 @@ pub struct Engine {
     wake: Arc<Notify>,
 }
 
+/// The operations a round claimed, and the lease it holds them by.
+struct Lease {
+    owner: String,
+    kind: OperationKind,
+    /// How far each renewal extends the lease.
+    ms: i64,
+    /// How many of the claimed operations the round has not handed back yet.
+    held: AtomicUsize,
+}
+
 /// What one call to Connecteam came to, for the bookkeeping of a round.
+#[derive(Clone)]
 enum Failure {
     /// Over budget: not an attempt.
     RateLimited,
+    /// The credentials were refused (401): not an attempt; everything waits a while.
+    Unauthorized(String),
     /// May have been applied.
     Ambiguous(String),
     /// Nothing applied; try again later.
@@ -86,6 +113,11 @@ impl From<&ApiError> for Failure {
             ApiError::Ambiguous { message, .. } => Failure::Ambiguous(message.clone()),
             ApiError::Retryable { message, .. } => Failure::Retryable(message.clone()),
             ApiError::Decode { message } => Failure::Ambiguous(message.clone()),
+            ApiError::Permanent {
+                status: 401,
+                detail,
+                ..
+            } => Failure::Unauthorized(detail.clone()),
             ApiError::Permanent { status, detail, .. } => {
                 Failure::Permanent(*status, detail.clone())
             }
@@ -105,6 +137,10 @@ impl Engine {
             store,
             client,
             cfg: delivery.clone(),
+            timeout_ms: i64::try_from(connecteam.timeout_ms).unwrap_or(i64::MAX / 4),
+            unauthorized_pause_ms: i64::try_from(delivery.max_backoff_ms)
+                .unwrap_or(i64::MAX)
+                .clamp(1, UNAUTHORIZED_PAUSE_MS),
             create_missing_users: connecteam.create_missing_users,
             default_region: connecteam.default_phone_region.clone(),
             id: format!("engine-{}", ulid::Ulid::generate()),
@@ -164,12 +200,56 @@ impl Engine {
         kind: OperationKind,
         limit: u32,
         calls: u32,
-    ) -> Result<Vec<ClaimedOp>, StoreError> {
+    ) -> Result<(Lease, Vec<ClaimedOp>), StoreError> {
         let paced = i64::try_from(self.pacer.interval().as_millis()).unwrap_or(i64::MAX / 4);
-        let lease = LEASE_BASE_MS + 2 * i64::from(calls) * paced;
-        self.store
-            .claim(kind, &self.owner(), now_ms(), lease, limit)
-            .await
+        let ms = LEASE_BASE_MS + 2 * i64::from(calls) * paced;
+        let owner = self.owner();
+        let ops = self.store.claim(kind, &owner, now_ms(), ms, limit).await?;
+        let lease = Lease {
+            owner,
+            kind,
+            ms,
+            held: AtomicUsize::new(ops.len()),
+        };
+        Ok((lease, ops))
+    }
+
+    /// Commit a round's results. Only operations the round still holds change; what it hands
+    /// back no longer counts as held.
+    async fn apply(&self, lease: &Lease, transitions: &[Transition]) -> Result<(), StoreError> {
+        if transitions.is_empty() {
+            return Ok(());
+        }
+        let applied = self
+            .store
+            .apply(&lease.owner, transitions, now_ms())
+            .await?;
+        let released = transitions
+            .iter()
+            .filter(|t| !matches!(t, Transition::Ambiguous { .. }))
+            .count();
+        let _ = lease
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_sub(released))
+            });
+        if usize::try_from(applied).unwrap_or(usize::MAX) < transitions.len() {
+            tracing::warn!(
+                owner = %lease.owner,
+                skipped = transitions.len() - usize::try_from(applied).unwrap_or(0),
+                "results of a round whose lease ran out were dropped: another replica has the operations"
+            );
+        } else {
+            let dead = transitions
+                .iter()
+                .filter(|t| matches!(t, Transition::Dead { .. }))
+                .count();
+            if dead > 0 {
+                metrics::counter!("hirebridge_delivery_dead_letters_total", "kind" => lease.kind.as_str())
+                    .increment(dead as u64);
+            }
+        }
+        Ok(())
     }
 
     /// Exponential backoff with full jitter: uniform in [0, min(max, initial·2^attempts)].
@@ -194,20 +274,24 @@ impl Engine {
                 count_attempt: false,
                 ambiguous: op.ambiguous,
             },
-            Failure::Permanent(status, detail) => {
-                metrics::counter!("hirebridge_delivery_dead_letters_total", "kind" => op.kind.as_str())
-                    .increment(1);
-                Transition::Dead {
-                    op_id: op.id,
-                    error: format!("Connecteam answered {status}: {detail}"),
-                }
-            }
+            Failure::Unauthorized(detail) => Transition::Retry {
+                op_id: op.id,
+                at_ms: now + self.unauthorized_pause_ms,
+                error: format!(
+                    "Connecteam refused the credentials (401: {detail}); check connecteam.api_key or connecteam.oauth"
+                ),
+                count_attempt: false,
+                ambiguous: op.ambiguous,
+            },
+            Failure::Permanent(status, detail) => Transition::Dead {
+                op_id: op.id,
+                error: format!("Connecteam answered {status}: {detail}"),
+            },
             Failure::Ambiguous(m) | Failure::Retryable(m) => {
-                let ambiguous = op.ambiguous || matches!(failure, Failure::Ambiguous(_));
+                let unseen = matches!(failure, Failure::Ambiguous(_));
+                let ambiguous = op.ambiguous || unseen;
                 let attempts = op.attempts + 1;
                 if u32::try_from(attempts).unwrap_or(u32::MAX) >= self.cfg.max_attempts {
-                    metrics::counter!("hirebridge_delivery_dead_letters_total", "kind" => op.kind.as_str())
-                        .increment(1);
                     Transition::Dead {
                         op_id: op.id,
                         error: format!("gave up after {attempts} attempts: {m}"),
@@ -215,9 +299,12 @@ impl Engine {
                 } else {
                     metrics::counter!("hirebridge_delivery_retries_total", "kind" => op.kind.as_str())
                         .increment(1);
+                    // A write whose answer was lost may still land: read back no sooner than
+                    // a request could still be under way, or the read misses it.
+                    let floor = if unseen { self.timeout_ms } else { 0 };
                     Transition::Retry {
                         op_id: op.id,
-                        at_ms: now + self.backoff_ms(attempts),
+                        at_ms: now + self.backoff_ms(attempts).max(floor),
                         error: m.clone(),
                         count_attempt: true,
                         ambiguous,
@@ -227,13 +314,26 @@ impl Engine {
         }
     }
 
-    /// Send one request's worth of budget-gated work; `None` when cancelled.
+    /// Send one request's worth of budget-gated work; `None` when the round must stop
+    /// (cancelled, or its lease was taken over while it waited for the budget).
     async fn paced<T>(
         &self,
         cancel: &CancellationToken,
+        lease: &Lease,
         call: impl Future<Output = Result<crate::connecteam::Reply<T>, ApiError>>,
     ) -> Result<Option<Result<T, ApiError>>, StoreError> {
         if !self.pacer.acquire(cancel).await? {
+            return Ok(None);
+        }
+        let held = u64::try_from(lease.held.load(Ordering::Relaxed)).unwrap_or(u64::MAX);
+        let still = self.store.renew(&lease.owner, now_ms() + lease.ms).await?;
+        if still < held {
+            tracing::warn!(
+                owner = %lease.owner,
+                held,
+                still,
+                "a round's lease ran out while it waited and another replica took its operations over; stopping the round"
+            );
             return Ok(None);
         }
         let res = call.await;
@@ -241,6 +341,14 @@ impl Engine {
             Ok(reply) => self.pacer.observe(reply.rate.as_ref()).await?,
             Err(ApiError::RateLimited { rate }) => {
                 self.pacer.pause_until_reset(rate.as_ref()).await?;
+            }
+            Err(e @ ApiError::Permanent { status: 401, .. }) => {
+                tracing::error!(
+                    error = %e,
+                    pause_ms = self.unauthorized_pause_ms,
+                    "Connecteam refused the credentials; holding every request (fix connecteam.api_key or connecteam.oauth)"
+                );
+                self.pacer.pause_for(self.unauthorized_pause_ms).await?;
             }
             Err(e) => self.pacer.observe(e.rate()).await?,
         }
@@ -258,7 +366,7 @@ impl Engine {
     // ---- users ---------------------------------------------------------------------------
 
     async fn resolve_users(&self, cancel: &CancellationToken) -> Result<usize, StoreError> {
-        let ops = self
+        let (lease, ops) = self
             .claim(OperationKind::ResolveUser, LOOKUP_BATCH, 12)
             .await?;
         if ops.is_empty() {
@@ -272,7 +380,7 @@ impl Engine {
                     at_ms: at,
                 })
                 .collect();
-            self.store.apply(&defer, now_ms()).await?;
+            self.apply(&lease, &defer).await?;
             return Ok(0);
         }
         let n = ops.len();
@@ -288,64 +396,18 @@ impl Engine {
             }
         }
 
-        // Emails first, then phones for whoever is still unmatched.
-        let mut found: HashMap<i64, User> = HashMap::new();
-        let emails: Vec<String> = unique(
-            pending
-                .iter()
-                .filter_map(|(_, h)| h.person.email.as_ref().map(|e| e.as_str().to_lowercase())),
-        );
-        if !emails.is_empty() {
-            let q = UserQuery {
-                emails,
-                ..UserQuery::default()
-            };
-            match self.lookup(cancel, q).await? {
-                None => return self.release(pending, out).await,
-                Some(Err(f)) => return self.fail_all(pending, out, &f).await,
-                Some(Ok(users)) => {
-                    for (op, h) in &pending {
-                        if let Some(e) = &h.person.email
-                            && let Some(u) = has_email(&users, e)
-                        {
-                            found.insert(op.id, u.clone());
-                        }
-                    }
-                }
-            }
-        }
-        let phones: Vec<String> = unique(
-            pending
-                .iter()
-                .filter(|(op, _)| !found.contains_key(&op.id))
-                .filter_map(|(_, h)| h.person.phone.as_ref().map(|p| p.as_str().to_owned())),
-        );
-        if !phones.is_empty() {
-            let q = UserQuery {
-                phones,
-                ..UserQuery::default()
-            };
-            match self.lookup(cancel, q).await? {
-                None => return self.release(pending, out).await,
-                Some(Err(f)) => return self.fail_all(pending, out, &f).await,
-                Some(Ok(users)) => {
-                    for (op, h) in &pending {
-                        if found.contains_key(&op.id) {
-                            continue;
-                        }
-                        if let Some(p) = &h.person.phone
-                            && let Some(u) = has_phone(&users, p, &self.default_region)
-                        {
-                            found.insert(op.id, u.clone());
-                        }
-                    }
-                }
-            }
-        }
+        let Some(mut found) = self.find_users(cancel, &lease, &pending).await? else {
+            return self.release(&lease, pending, out).await;
+        };
 
         // Archived matches are rehires: restore them.
-        let archived: Vec<u64> =
-            unique(found.values().filter(|u| u.is_archived).map(|u| u.user_id));
+        let archived: Vec<u64> = unique(
+            found
+                .values()
+                .filter_map(|r| r.as_ref().ok().and_then(Option::as_ref))
+                .filter(|u| u.is_archived)
+                .map(|u| u.user_id),
+        );
         let mut restore_failed: HashMap<u64, Failure> = HashMap::new();
         for chunk in archived.chunks(CREATE_BATCH) {
             let key = crate::connecteam::idempotency_key(
@@ -360,10 +422,10 @@ impl Engine {
                 "users/restore",
             );
             match self
-                .paced(cancel, self.client.restore_users(chunk, &key))
+                .paced(cancel, &lease, self.client.restore_users(chunk, &key))
                 .await?
             {
-                None => return self.release(pending, out).await,
+                None => return self.release(&lease, pending, out).await,
                 Some(Ok(())) => {
                     tracing::info!(users = ?chunk, "restored archived Connecteam users matched by rehires");
                 }
@@ -381,13 +443,20 @@ impl Engine {
         // them too would be refused as a duplicate phone or email and dead-letter them).
         let mut creating: HashSet<String> = HashSet::new();
         for (op, h) in pending {
-            if let Some(u) = found.get(&op.id) {
-                if let Some(f) = restore_failed.get(&u.user_id) {
-                    out.push(self.failed(&op, f));
-                } else {
-                    out.push(self.resolved(&op, u.user_id));
+            match found.remove(&op.id) {
+                Some(Err(f)) => {
+                    out.push(self.failed(&op, &f));
+                    continue;
                 }
-                continue;
+                Some(Ok(Some(u))) => {
+                    if let Some(f) = restore_failed.get(&u.user_id) {
+                        out.push(self.failed(&op, f));
+                    } else {
+                        out.push(self.resolved(&op, u.user_id));
+                    }
+                    continue;
+                }
+                Some(Ok(None)) | None => {}
             }
             match (&h.person.phone, self.create_missing_users) {
                 (Some(p), true) => {
@@ -424,7 +493,7 @@ impl Engine {
                 .iter()
                 .map(|(o, _, _)| Transition::Ambiguous { op_id: o.id })
                 .collect();
-            self.store.apply(&marks, now_ms()).await?;
+            self.apply(&lease, &marks).await?;
             let users: Vec<NewUser> = batch
                 .iter()
                 .map(|(_, h, p)| {
@@ -445,17 +514,17 @@ impl Engine {
                 "users/create",
             );
             let res = match self
-                .paced(cancel, self.client.create_users(&users, &key))
+                .paced(cancel, &lease, self.client.create_users(&users, &key))
                 .await?
             {
                 None => {
-                    // Every batch not sent yet too: no claim may outlive this process.
+                    // Every batch not sent yet too: no claim may outlive this round.
                     let ops = batch
                         .into_iter()
                         .chain(stack.into_iter().flatten())
                         .map(|(o, h, _)| (o, h))
                         .collect();
-                    return self.release(ops, out).await;
+                    return self.release(&lease, ops, out).await;
                 }
                 Some(r) => r,
             };
@@ -488,14 +557,14 @@ impl Engine {
                     // earlier attempt whose answer was lost and which landed late, or by
                     // someone else since the lookup. Look before dead-lettering.
                     let (op, h, _) = &batch[0];
-                    match self.match_person(cancel, h).await? {
+                    match self.match_person(cancel, &lease, h).await? {
                         None => {
                             let ops = batch
                                 .into_iter()
                                 .chain(stack.into_iter().flatten())
                                 .map(|(o, h, _)| (o, h))
                                 .collect();
-                            return self.release(ops, out).await;
+                            return self.release(&lease, ops, out).await;
                         }
                         Some(Ok(Some(u))) if !u.is_archived => {
                             out.push(self.resolved(op, u.user_id));
@@ -506,7 +575,7 @@ impl Engine {
                             &Failure::Retryable("matched an archived user".to_owned()),
                         )),
                         Some(Ok(None)) => {
-                            out.push(self.failed(op, &Failure::Permanent(422, detail)))
+                            out.push(self.failed(op, &Failure::Permanent(422, detail)));
                         }
                         Some(Err(f)) => out.push(self.failed(op, &f)),
                     }
@@ -523,21 +592,132 @@ impl Engine {
                 }
             }
         }
-        self.store.apply(&out, now_ms()).await?;
+        self.apply(&lease, &out).await?;
         Ok(n)
     }
 
-    /// One lookup (all pages); `None` when cancelled.
+    /// Who each pending hire is in Connecteam: `Ok(Some(user))`, `Ok(None)` (nobody yet), or
+    /// why looking failed. Two lookups for the whole batch (emails, then the phones of those
+    /// still unmatched); when Connecteam refuses a batched lookup outright, the hires are
+    /// looked up one by one, so one value it will not take cannot sink the other 99.
+    /// `None` when the round must stop.
+    async fn find_users(
+        &self,
+        cancel: &CancellationToken,
+        lease: &Lease,
+        pending: &[(ClaimedOp, Hire)],
+    ) -> Result<Option<HashMap<i64, Result<Option<User>, Failure>>>, StoreError> {
+        let mut out = HashMap::with_capacity(pending.len());
+        match self.batch_match(cancel, lease, pending).await? {
+            None => return Ok(None),
+            Some(Ok(mut found)) => {
+                for (op, _) in pending {
+                    out.insert(op.id, Ok(found.remove(&op.id)));
+                }
+            }
+            Some(Err(Failure::Permanent(status, detail))) if pending.len() > 1 => {
+                tracing::warn!(
+                    status,
+                    %detail,
+                    hires = pending.len(),
+                    "Connecteam refused a batched user lookup; looking the hires up one by one"
+                );
+                for (op, h) in pending {
+                    match self.match_person(cancel, lease, h).await? {
+                        None => return Ok(None),
+                        Some(r) => {
+                            out.insert(op.id, r);
+                        }
+                    }
+                }
+            }
+            Some(Err(f)) => {
+                for (op, _) in pending {
+                    out.insert(op.id, Err(f.clone()));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The batched lookups: the users found, by operation id.
+    async fn batch_match(
+        &self,
+        cancel: &CancellationToken,
+        lease: &Lease,
+        pending: &[(ClaimedOp, Hire)],
+    ) -> Result<Option<Result<HashMap<i64, User>, Failure>>, StoreError> {
+        let mut found: HashMap<i64, User> = HashMap::new();
+        let emails: Vec<String> = unique(
+            pending
+                .iter()
+                .filter_map(|(_, h)| h.person.email.as_ref().map(|e| e.as_str().to_lowercase())),
+        );
+        if !emails.is_empty() {
+            let q = UserQuery {
+                emails,
+                ..UserQuery::default()
+            };
+            match self.lookup(cancel, lease, q).await? {
+                None => return Ok(None),
+                Some(Err(f)) => return Ok(Some(Err(f))),
+                Some(Ok(users)) => {
+                    for (op, h) in pending {
+                        if let Some(e) = &h.person.email
+                            && let Some(u) = has_email(&users, e)
+                        {
+                            found.insert(op.id, u.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let phones: Vec<String> = unique(
+            pending
+                .iter()
+                .filter(|(op, _)| !found.contains_key(&op.id))
+                .filter_map(|(_, h)| h.person.phone.as_ref().map(|p| p.as_str().to_owned())),
+        );
+        if !phones.is_empty() {
+            let q = UserQuery {
+                phones,
+                ..UserQuery::default()
+            };
+            match self.lookup(cancel, lease, q).await? {
+                None => return Ok(None),
+                Some(Err(f)) => return Ok(Some(Err(f))),
+                Some(Ok(users)) => {
+                    for (op, h) in pending {
+                        if found.contains_key(&op.id) {
+                            continue;
+                        }
+                        if let Some(p) = &h.person.phone
+                            && let Some(u) = has_phone(&users, p, &self.default_region)
+                        {
+                            found.insert(op.id, u.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(Ok(found)))
+    }
+
+    /// One lookup (all pages); `None` when the round must stop.
     async fn lookup(
         &self,
         cancel: &CancellationToken,
+        lease: &Lease,
         mut q: UserQuery,
     ) -> Result<Option<Result<Vec<User>, Failure>>, StoreError> {
         q.status = UserStatus::All;
         q.limit = crate::connecteam::MAX_USERS_PAGE;
         let mut users = Vec::new();
         loop {
-            match self.paced(cancel, self.client.find_users(&q)).await? {
+            match self
+                .paced(cancel, lease, self.client.find_users(&q))
+                .await?
+            {
                 None => return Ok(None),
                 Some(Err(e)) => return Ok(Some(Err(Failure::from(&e)))),
                 Some(Ok(page)) => {
@@ -552,10 +732,11 @@ impl Engine {
     }
 
     /// The user one hire matches, by email and then by phone, archived ones included.
-    /// `None` when cancelled.
+    /// `None` when the round must stop.
     async fn match_person(
         &self,
         cancel: &CancellationToken,
+        lease: &Lease,
         h: &Hire,
     ) -> Result<Option<Result<Option<User>, Failure>>, StoreError> {
         if let Some(e) = &h.person.email {
@@ -563,7 +744,7 @@ impl Engine {
                 emails: vec![e.as_str().to_lowercase()],
                 ..UserQuery::default()
             };
-            match self.lookup(cancel, q).await? {
+            match self.lookup(cancel, lease, q).await? {
                 None => return Ok(None),
                 Some(Err(f)) => return Ok(Some(Err(f))),
                 Some(Ok(users)) => {
@@ -578,7 +759,7 @@ impl Engine {
                 phones: vec![p.as_str().to_owned()],
                 ..UserQuery::default()
             };
-            match self.lookup(cancel, q).await? {
+            match self.lookup(cancel, lease, q).await? {
                 None => return Ok(None),
                 Some(Err(f)) => return Ok(Some(Err(f))),
                 Some(Ok(users)) => {
@@ -612,13 +793,19 @@ impl Engine {
         }
     }
 
+    /// No user yet: look again later, or give up after `waiting_for_user_timeout_s`.
+    ///
+    /// Waiting hires are looked for again on a shared schedule rather than each on its own
+    /// jittered one: the next look is at the next multiple of a period that doubles (from
+    /// `initial_backoff_ms` up to `max_backoff_ms`) with how long the hire has waited. Every
+    /// hire waiting about as long falls due at the same instant and shares one lookup of up
+    /// to 100, so a thousand waiting hires cost a few requests per period, not a thousand.
     fn wait_for_user(&self, op: &ClaimedOp, h: &Hire) -> Transition {
         let timeout_ms = i64::try_from(self.cfg.waiting_for_user_timeout_s.saturating_mul(1000))
             .unwrap_or(i64::MAX);
         let now = now_ms();
-        if now - op.created_at_ms >= timeout_ms {
-            metrics::counter!("hirebridge_delivery_dead_letters_total", "kind" => op.kind.as_str())
-                .increment(1);
+        let waited = now - op.created_at_ms;
+        if waited >= timeout_ms {
             return Transition::Dead {
                 op_id: op.id,
                 error: format!(
@@ -632,22 +819,22 @@ impl Engine {
         } else {
             "no Connecteam user matches and create_missing_users is false"
         };
-        // Re-checks back off like retries, without counting as failed attempts.
-        let waits = i32::try_from((now - op.created_at_ms) / 1000)
-            .unwrap_or(i32::MAX)
-            .max(1)
-            .ilog2();
         Transition::Wait {
             op_id: op.id,
-            at_ms: (now + self.backoff_ms(i32::try_from(waits).unwrap_or(0)))
-                .max(now + i64::try_from(self.cfg.initial_backoff_ms).unwrap_or(1000)),
+            at_ms: recheck_at(
+                now,
+                waited,
+                i64::try_from(self.cfg.initial_backoff_ms).unwrap_or(1000),
+                i64::try_from(self.cfg.max_backoff_ms).unwrap_or(i64::MAX / 4),
+            ),
             note: why.to_owned(),
         }
     }
 
-    /// Cancelled mid-round: hand the claimed operations back untouched.
+    /// The round must stop: hand the claimed operations back untouched, with what it settled.
     async fn release(
         &self,
+        lease: &Lease,
         ops: Vec<(ClaimedOp, Hire)>,
         mut out: Vec<Transition>,
     ) -> Result<usize, StoreError> {
@@ -656,26 +843,14 @@ impl Engine {
             op_id: o.id,
             at_ms: now,
         }));
-        self.store.apply(&out, now).await?;
+        self.apply(lease, &out).await?;
         Ok(0)
-    }
-
-    async fn fail_all(
-        &self,
-        ops: Vec<(ClaimedOp, Hire)>,
-        mut out: Vec<Transition>,
-        f: &Failure,
-    ) -> Result<usize, StoreError> {
-        let n = ops.len();
-        out.extend(ops.iter().map(|(o, _)| self.failed(o, f)));
-        self.store.apply(&out, now_ms()).await?;
-        Ok(n)
     }
 
     // ---- packs ---------------------------------------------------------------------------
 
     async fn assign_packs(&self, cancel: &CancellationToken) -> Result<usize, StoreError> {
-        let ops = self
+        let (lease, ops) = self
             .claim(OperationKind::AssignPack, 5 * PACK_BATCH as u32, 40)
             .await?;
         if ops.is_empty() {
@@ -686,7 +861,9 @@ impl Engine {
             by_pack.entry(op.target.clone()).or_default().push(op);
         }
         let mut handled = 0;
-        for (pack, ops) in by_pack {
+        let mut groups: Vec<(String, Vec<ClaimedOp>)> = by_pack.into_iter().collect();
+        groups.reverse();
+        while let Some((pack, ops)) = groups.pop() {
             if let Some(at) = self.still_filling(&ops, PACK_BATCH) {
                 let defer: Vec<_> = ops
                     .iter()
@@ -695,31 +872,42 @@ impl Engine {
                         at_ms: at,
                     })
                     .collect();
-                self.store.apply(&defer, now_ms()).await?;
+                self.apply(&lease, &defer).await?;
                 continue;
             }
             handled += ops.len();
-            let out = self.assign_pack(cancel, &pack, ops).await?;
-            self.store.apply(&out, now_ms()).await?;
+            let (out, stop) = self.assign_pack(cancel, &lease, &pack, ops).await?;
+            self.apply(&lease, &out).await?;
+            if stop {
+                // Hand back the packs not reached (cancelled, or the lease was taken over).
+                let rest: Vec<Transition> =
+                    self.defer_all(groups.iter().flat_map(|(_, o)| o.iter()), Vec::new());
+                self.apply(&lease, &rest).await?;
+                break;
+            }
         }
         Ok(handled)
     }
 
+    /// Assign one pack's due users. Returns the transitions, and whether the round must stop
+    /// (the operations not settled are deferred among the transitions).
     async fn assign_pack(
         &self,
         cancel: &CancellationToken,
+        lease: &Lease,
         pack: &str,
         ops: Vec<ClaimedOp>,
-    ) -> Result<Vec<Transition>, StoreError> {
+    ) -> Result<(Vec<Transition>, bool), StoreError> {
         let mut out = Vec::with_capacity(ops.len());
         let Ok(pack_id) = pack.parse::<u64>() else {
-            return Ok(ops
+            let dead = ops
                 .iter()
                 .map(|o| Transition::Dead {
                     op_id: o.id,
                     error: format!("pack id {pack:?} is not a number"),
                 })
-                .collect());
+                .collect();
+            return Ok((dead, false));
         };
         let mut ops: Vec<(ClaimedOp, u64)> = ops
             .into_iter()
@@ -738,10 +926,10 @@ impl Engine {
         // A POST whose outcome was not seen is never repeated blindly: read the pack first.
         if ops.iter().any(|(o, _)| o.ambiguous) {
             match self
-                .paced(cancel, self.client.pack_assignments(pack_id))
+                .paced(cancel, lease, self.client.pack_assignments(pack_id))
                 .await?
             {
-                None => return Ok(self.defer_all(ops.iter().map(|(o, _)| o), out)),
+                None => return Ok((self.defer_all(ops.iter().map(|(o, _)| o), out), true)),
                 Some(Ok(assigned)) => {
                     let assigned: HashSet<u64> = assigned.iter().map(|a| a.user_id).collect();
                     ops.retain(|(o, u)| {
@@ -756,7 +944,7 @@ impl Engine {
                 Some(Err(e)) => {
                     let f = Failure::from(&e);
                     out.extend(ops.iter().map(|(o, _)| self.failed(o, &f)));
-                    return Ok(out);
+                    return Ok((out, false));
                 }
             }
         }
@@ -776,7 +964,7 @@ impl Engine {
                 .iter()
                 .map(|(o, _)| Transition::Ambiguous { op_id: o.id })
                 .collect();
-            self.store.apply(&marks, now_ms()).await?;
+            self.apply(lease, &marks).await?;
             let key = crate::connecteam::idempotency_key(
                 &batch
                     .iter()
@@ -786,7 +974,11 @@ impl Engine {
                 &format!("pack/{pack_id}"),
             );
             let res = match self
-                .paced(cancel, self.client.assign_pack(pack_id, &user_ids, &key))
+                .paced(
+                    cancel,
+                    lease,
+                    self.client.assign_pack(pack_id, &user_ids, &key),
+                )
                 .await?
             {
                 None => {
@@ -794,7 +986,7 @@ impl Engine {
                     for rest in &stack {
                         out = self.defer_all(rest.iter().map(|(o, _)| o), out);
                     }
-                    return Ok(out);
+                    return Ok((out, true));
                 }
                 Some(r) => r,
             };
@@ -819,15 +1011,28 @@ impl Engine {
                     ..
                 }) => {
                     // One user refused: already assigned (undocumented behaviour) or invalid.
+                    // Only the pack's own assignments can tell; without them, nothing is
+                    // dead-lettered.
                     match self
-                        .paced(cancel, self.client.pack_assignments(pack_id))
+                        .paced(cancel, lease, self.client.pack_assignments(pack_id))
                         .await?
                     {
+                        None => {
+                            out = self.defer_all(batch.iter().map(|(o, _)| o), out);
+                            for rest in &stack {
+                                out = self.defer_all(rest.iter().map(|(o, _)| o), out);
+                            }
+                            return Ok((out, true));
+                        }
                         Some(Ok(a)) if a.iter().any(|a| user_ids.contains(&a.user_id)) => {
                             out.extend(batch.iter().map(|(o, _)| Transition::Done { op_id: o.id }));
                         }
-                        _ => {
+                        Some(Ok(_)) => {
                             let f = Failure::Permanent(422, detail);
+                            out.extend(batch.iter().map(|(o, _)| self.failed(o, &f)));
+                        }
+                        Some(Err(e)) => {
+                            let f = Failure::from(&e);
                             out.extend(batch.iter().map(|(o, _)| self.failed(o, &f)));
                         }
                     }
@@ -843,7 +1048,7 @@ impl Engine {
                 }
             }
         }
-        Ok(out)
+        Ok((out, false))
     }
 
     fn defer_all<'a>(
@@ -862,7 +1067,7 @@ impl Engine {
     // ---- policies ------------------------------------------------------------------------
 
     async fn assign_policies(&self, cancel: &CancellationToken) -> Result<usize, StoreError> {
-        let ops = self
+        let (lease, ops) = self
             .claim(OperationKind::AssignPolicy, POLICY_BATCH, POLICY_BATCH)
             .await?;
         if ops.is_empty() {
@@ -885,6 +1090,7 @@ impl Engine {
             match self
                 .paced(
                     cancel,
+                    &lease,
                     self.client
                         .assign_policy(&op.target, user, balance, unit, &key),
                 )
@@ -899,7 +1105,7 @@ impl Engine {
                 Some(Err(e)) => out.push(self.failed(op, &Failure::from(&e))),
             }
         }
-        self.store.apply(&out, now_ms()).await?;
+        self.apply(&lease, &out).await?;
         Ok(n)
     }
 
@@ -948,26 +1154,103 @@ fn unique<T: Eq + std::hash::Hash + Clone>(items: impl Iterator<Item = T>) -> Ve
     items.filter(|i| seen.insert(i.clone())).collect()
 }
 
+/// Of the users that match, an active one before an archived one: a rehire whose old,
+/// archived account lingers beside a new active one is the active one.
+fn best<'a>(mut matches: impl Iterator<Item = &'a User>) -> Option<&'a User> {
+    let first = matches.next()?;
+    if !first.is_archived {
+        return Some(first);
+    }
+    Some(matches.find(|u| !u.is_archived).unwrap_or(first))
+}
+
 /// The user with this email (Connecteam compares emails case-insensitively).
 fn has_email<'a>(users: &'a [User], email: &Email) -> Option<&'a User> {
-    users.iter().find(|u| {
+    best(users.iter().filter(|u| {
         u.email
             .as_deref()
             .is_some_and(|ue| ue.eq_ignore_ascii_case(email.as_str()))
-    })
+    }))
 }
 
 /// The user with this phone number, however Connecteam wrote it.
 fn has_phone<'a>(users: &'a [User], phone: &PhoneE164, region: &str) -> Option<&'a User> {
-    users.iter().find(|u| {
+    best(users.iter().filter(|u| {
         u.phone_number
             .as_deref()
             .is_some_and(|up| same_phone(up, phone, region))
-    })
+    }))
+}
+
+/// When a hire that has waited `waited_ms` for its user is looked for again: the next
+/// multiple of a period that doubles from `initial_ms` while it stays at most as long as the
+/// wait so far, capped at `max_ms`. Multiples of a power-of-two period line up, so hires
+/// waiting for different lengths still mostly fall due together.
+fn recheck_at(now_ms: i64, waited_ms: i64, initial_ms: i64, max_ms: i64) -> i64 {
+    let mut period = initial_ms.max(1);
+    let cap = max_ms.max(period);
+    while period.saturating_mul(2) <= waited_ms.max(0) && period.saturating_mul(2) <= cap {
+        period *= 2;
+    }
+    (now_ms / period + 1) * period
 }
 
 /// Connecteam's phone (as it stored it) and ours (E.164) are the same number.
 fn same_phone(theirs: &str, ours: &PhoneE164, region: &str) -> bool {
     theirs == ours.as_str()
         || PhoneE164::parse(theirs, region).is_ok_and(|p| p.as_str() == ours.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_hires_are_looked_for_on_a_shared_schedule() {
+        // Periods double with the wait, capped, and fall on multiples of the period.
+        assert_eq!(recheck_at(10_500, 0, 1000, 900_000), 11_000);
+        assert_eq!(recheck_at(10_500, 1_999, 1000, 900_000), 11_000);
+        assert_eq!(recheck_at(10_500, 2_000, 1000, 900_000), 12_000);
+        assert_eq!(recheck_at(10_500, 9_000, 1000, 900_000), 16_000);
+        assert_eq!(
+            recheck_at(1_000_000, 86_400_000, 1000, 900_000) % 512_000,
+            0
+        );
+        // Two hires that waited different times, looked at in the same instant, fall due
+        // together at the longer one's period (a multiple of the shorter one's).
+        let now = 7_777_777;
+        let a = recheck_at(now, 3_000, 1000, 900_000);
+        let b = recheck_at(now, 70_000, 1000, 900_000);
+        assert_eq!(a % 2000, 0);
+        assert_eq!(b % 64_000, 0);
+        assert!(a > now && b > now && b - now <= 64_000);
+        // A tiny configuration still moves forward.
+        assert!(recheck_at(5, 100, 0, 0) > 5);
+    }
+
+    fn user(id: u64, email: &str, archived: bool) -> User {
+        serde_json::from_value(serde_json::json!({
+            "userId": id, "firstName": "A", "lastName": "B", "phoneNumber": "+14155550100",
+            "email": email, "userType": "user", "isArchived": archived
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_active_match_is_preferred_to_an_archived_one() {
+        let email = Email::parse("ada@example.com").unwrap();
+        let users = [
+            user(1, "ada@example.com", true),
+            user(2, "ADA@example.com", false),
+            user(3, "bob@example.com", false),
+        ];
+        assert_eq!(has_email(&users, &email).map(|u| u.user_id), Some(2));
+        let only_archived = [user(1, "ada@example.com", true)];
+        assert_eq!(
+            has_email(&only_archived, &email).map(|u| u.user_id),
+            Some(1)
+        );
+        let phone = PhoneE164::parse("+14155550100", "US").unwrap();
+        assert_eq!(has_phone(&users, &phone, "US").map(|u| u.user_id), Some(2));
+    }
 }

@@ -53,31 +53,66 @@ impl Pacer {
     }
 
     /// Wait for this process's next turn to send a request. `false` when cancelled.
+    ///
+    /// A pause that another replica (or this one) set while this one slept for its slot is
+    /// honoured too: the slot was handed out before anyone knew the window was spent.
     pub async fn acquire(&self, cancel: &CancellationToken) -> Result<bool, StoreError> {
-        let slot = self
+        let mut until = self
             .store
             .take_rate_slot(now_us() - self.catch_up_us, self.interval_us)
             .await?;
-        let wait = slot - now_us();
-        if wait > 0 {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())) => {}
-                () = cancel.cancelled() => return Ok(false),
+        loop {
+            let wait = until - now_us();
+            if wait > 0 {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())) => {}
+                    () = cancel.cancelled() => return Ok(false),
+                }
             }
+            let paused = self.store.paused_until().await?;
+            if paused <= now_us() {
+                return Ok(true);
+            }
+            until = paused;
         }
-        Ok(true)
     }
 
-    /// Learn from a response's headers: when the window is spent, hold every replica until it resets.
+    /// Learn from a response's headers. A spent window (minute or day) holds every replica
+    /// until it resets. Short of that, what is left of the window is spread over the time
+    /// until its reset: when something else uses the same account, the requests left are
+    /// fewer than our own pacing assumes, and sending them at our pace would spend the
+    /// window early and then hit the wall.
     pub async fn observe(&self, rate: Option<&RateInfo>) -> Result<(), StoreError> {
         let Some(rate) = rate else { return Ok(()) };
         if let Some(rem) = rate.minute_remaining {
             metrics::gauge!("hirebridge_connecteam_budget_remaining").set(f64::from(rem));
         }
-        if rate.minute_remaining == Some(0) {
-            self.pause_until_reset(Some(rate)).await?;
+        if rate.day_remaining == Some(0) {
+            let until = rate
+                .day_reset_epoch_s
+                .map_or_else(|| now_us() + 3_600_000_000, |s| s * 1_000_000);
+            tracing::warn!(
+                until_us = until,
+                "connecteam daily budget spent: pausing requests until it resets"
+            );
+            return self.store.pause_requests(until).await;
+        }
+        match (rate.minute_remaining, rate.minute_reset_epoch_s) {
+            (Some(0), _) => self.pause_until_reset(Some(rate)).await?,
+            (Some(left), Some(reset_s)) => {
+                let spread = (reset_s * 1_000_000 - now_us()) / i64::from(left);
+                if spread > self.interval_us {
+                    self.store.pause_requests(now_us() + spread).await?;
+                }
+            }
+            _ => {}
         }
         Ok(())
+    }
+
+    /// Hold every replica's requests for `ms` (the credentials were refused).
+    pub async fn pause_for(&self, ms: i64) -> Result<(), StoreError> {
+        self.store.pause_requests(now_us() + ms * 1000).await
     }
 
     /// A 429: wait for the reset the server announced (or one window when it did not).

@@ -258,9 +258,19 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<queue::ClaimedOp>, StoreError>;
 
-    /// Apply state changes in one transaction and derive the touched events' status again.
-    async fn apply(&self, transitions: &[queue::Transition], now_ms: i64)
-    -> Result<(), StoreError>;
+    /// Apply state changes to operations `owner` holds, in one transaction, and derive the
+    /// touched events' status again. Changes to operations whose lease `owner` no longer
+    /// holds are skipped; returns how many were applied.
+    async fn apply(
+        &self,
+        owner: &str,
+        transitions: &[queue::Transition],
+        now_ms: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// Extend the lease of every operation `owner` holds to `until_ms`; returns how many
+    /// it still holds.
+    async fn renew(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError>;
 
     /// Put an event's dead operations back on the queue; `None` when there is no such event.
     async fn replay(&self, event_id: &str, now_ms: i64) -> Result<Option<u64>, StoreError>;
@@ -277,6 +287,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Hold every replica's requests until `until_us` (the server's budget reset).
     async fn pause_requests(&self, until_us: i64) -> Result<(), StoreError>;
+
+    /// Until when requests are held (Unix microseconds; in the past when they are not).
+    async fn paused_until(&self) -> Result<i64, StoreError>;
 
     /// Close connections (after the last write).
     async fn close(&self);
@@ -376,10 +389,19 @@ macro_rules! store_impl {
 
             async fn apply(
                 &self,
+                owner: &str,
                 transitions: &[$crate::store::queue::Transition],
                 now_ms: i64,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.q_apply(transitions, now_ms).await
+            ) -> Result<u64, $crate::store::StoreError> {
+                self.q_apply(owner, transitions, now_ms).await
+            }
+
+            async fn renew(
+                &self,
+                owner: &str,
+                until_ms: i64,
+            ) -> Result<u64, $crate::store::StoreError> {
+                self.q_renew(owner, until_ms).await
             }
 
             async fn replay(
@@ -410,6 +432,14 @@ macro_rules! store_impl {
 
             async fn pause_requests(&self, until_us: i64) -> Result<(), $crate::store::StoreError> {
                 self.q_pause(until_us).await
+            }
+
+            async fn paused_until(&self) -> Result<i64, $crate::store::StoreError> {
+                use sqlx::Row;
+                let r = sqlx::query("SELECT paused_until_us FROM rate_budget WHERE id = 1")
+                    .fetch_one(self.read_pool())
+                    .await?;
+                Ok(r.try_get("paused_until_us")?)
             }
 
             async fn close(&self) {

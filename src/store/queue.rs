@@ -117,7 +117,7 @@ pub(crate) const CLAIMED: &str =
 
 pub(crate) const DONE: &str = "UPDATE operations SET status = 'done', attempts = attempts + 1,
        ambiguous = $2, batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated_at = $3
-     WHERE id = $1";
+     WHERE id = $1 AND lease_owner = $4";
 
 pub(crate) const SET_USER: &str =
     "UPDATE events SET connecteam_user_id = $2, updated_at = $3 WHERE id = $1";
@@ -132,24 +132,30 @@ pub(crate) const INSERT_PLANNED_END: &str = " ON CONFLICT (event_id, seq) DO NOT
 pub(crate) const RETRY: &str =
     "UPDATE operations SET status = 'pending', attempts = attempts + $2, next_attempt_at = $3,
        last_error = $4, ambiguous = $5, batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
-     WHERE id = $1";
+     WHERE id = $1 AND lease_owner = $7";
 
 pub(crate) const WAIT: &str =
     "UPDATE operations SET status = 'waiting', next_attempt_at = $2, last_error = $3,
        batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
-     WHERE id = $1";
+     WHERE id = $1 AND lease_owner = $5";
 
 pub(crate) const DEAD: &str =
     "UPDATE operations SET status = 'dead', attempts = attempts + 1, last_error = $2,
        batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
-     WHERE id = $1";
+     WHERE id = $1 AND lease_owner = $4";
 
 /// The window keeps its start: `batch_since` is set from the due time the first deferral saw.
 pub(crate) const DEFER: &str = "UPDATE operations SET next_attempt_at = $2,
        batch_since = COALESCE(batch_since, next_attempt_at),
-       lease_owner = NULL, lease_expires_at = NULL WHERE id = $1";
+       lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $3";
 
-pub(crate) const MARK_AMBIGUOUS: &str = "UPDATE operations SET ambiguous = $2 WHERE id = $1";
+pub(crate) const MARK_AMBIGUOUS: &str =
+    "UPDATE operations SET ambiguous = $2 WHERE id = $1 AND lease_owner = $3";
+
+/// Extend a round's lease before each request it sends. The count says how many of its
+/// operations the round still holds: fewer than it thinks means another replica took some
+/// over after the lease ran out, and the round must stop.
+pub(crate) const RENEW: &str = "UPDATE operations SET lease_expires_at = $2 WHERE lease_owner = $1";
 
 /// The events whose status a batch of transitions changes, locked (in id order, so two
 /// replicas never deadlock) before any operation is touched. Without the lock two replicas
@@ -168,9 +174,11 @@ pub(crate) const DERIVE_STATUS: &str = "UPDATE events SET status = CASE
        updated_at = $2
      WHERE id = $1 AND status <> 'ignored'";
 
+/// Dead operations due again now, with fresh attempts; `created_at` restarts the clock of
+/// `waiting_for_user_timeout_s`, or a replayed wait would time out at its first look.
 pub(crate) const REPLAY: &str =
     "UPDATE operations SET status = 'pending', attempts = 0, next_attempt_at = $2,
-       lease_owner = NULL, lease_expires_at = NULL, updated_at = $2
+       created_at = $2, lease_owner = NULL, lease_expires_at = NULL, updated_at = $2
      WHERE event_id = $1 AND status = 'dead'";
 
 /// Replay locks its event like `apply` does, so their status derivations cannot interleave.
@@ -180,8 +188,11 @@ pub(crate) const STATS: &str = "SELECT kind, status, COUNT(*) AS n, MIN(next_att
        FROM operations WHERE status IN ('pending', 'blocked', 'waiting', 'dead')
       GROUP BY kind, status";
 
-pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) AS due FROM operations
-      WHERE status IN ('pending', 'waiting')";
+/// When the next operation can be claimed: one held by a lease (another replica's round) only
+/// once its lease runs out.
+pub(crate) const NEXT_DUE: &str = "SELECT MIN(CASE WHEN lease_expires_at > next_attempt_at
+                    THEN lease_expires_at ELSE next_attempt_at END) AS due
+       FROM operations WHERE status IN ('pending', 'waiting')";
 
 /// The statement for SQLite: `$N` becomes `?N`, and row locking (`FOR_UPDATE` skips locked
 /// rows, `LOCK_ROWS` waits for them; SQLite needs neither: it has one writer) is dropped. Computed once per statement.
@@ -292,13 +303,14 @@ macro_rules! queue_methods {
 
         pub(crate) async fn q_apply(
             &self,
+            owner: &str,
             transitions: &[$crate::store::queue::Transition],
             now_ms: i64,
-        ) -> Result<(), $crate::store::StoreError> {
+        ) -> Result<u64, $crate::store::StoreError> {
             use sqlx::Row;
             use $crate::store::queue::*;
             if transitions.is_empty() {
-                return Ok(());
+                return Ok(0);
             }
             let mut tx = self.write_pool().begin().await?;
             let derives: Vec<i64> = transitions
@@ -319,100 +331,89 @@ macro_rules! queue_methods {
                     events.push(r.try_get("id")?);
                 }
             }
+            // Every change is guarded by the lease: a round whose lease ran out (and whose
+            // operations another replica took over) changes nothing.
+            let mut applied = 0;
             for t in transitions {
-                match t {
-                    Transition::Done { op_id } => {
-                        sqlx::query($sql(DONE))
-                            .bind(op_id)
-                            .bind(false)
-                            .bind(now_ms)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    Transition::UserResolved {
-                        op_id,
-                        event_id,
-                        user_id,
-                        operations,
-                    } => {
-                        sqlx::query($sql(DONE))
-                            .bind(op_id)
-                            .bind(false)
-                            .bind(now_ms)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query($sql(SET_USER))
-                            .bind(event_id)
-                            .bind(user_id)
-                            .bind(now_ms)
-                            .execute(&mut *tx)
-                            .await?;
-                        if !operations.is_empty() {
-                            let mut qb = sqlx::QueryBuilder::<$db>::new(INSERT_PLANNED);
-                            qb.push_values(operations.iter().enumerate(), |mut b, (i, op)| {
-                                b.push_bind(event_id.as_str())
-                                    .push_bind(i64::try_from(i).unwrap_or(i64::MAX - 1) + 1)
-                                    .push_bind(op.kind.as_str())
-                                    .push_bind(op.target.as_str())
-                                    .push_bind(op.params.to_string())
-                                    .push_bind(op.status.as_str())
-                                    .push_bind(0_i32)
-                                    .push_bind(now_ms)
-                                    .push_bind(op.idempotency_key.as_str())
-                                    .push_bind(now_ms)
-                                    .push_bind(now_ms);
-                            });
-                            qb.push(INSERT_PLANNED_END);
-                            qb.build().execute(&mut *tx).await?;
-                        }
-                    }
+                let q = match t {
+                    Transition::Done { op_id } => sqlx::query($sql(DONE))
+                        .bind(op_id)
+                        .bind(false)
+                        .bind(now_ms)
+                        .bind(owner),
+                    Transition::UserResolved { op_id, .. } => sqlx::query($sql(DONE))
+                        .bind(op_id)
+                        .bind(false)
+                        .bind(now_ms)
+                        .bind(owner),
                     Transition::Retry {
                         op_id,
                         at_ms,
                         error,
                         count_attempt,
                         ambiguous,
-                    } => {
-                        sqlx::query($sql(RETRY))
-                            .bind(op_id)
-                            .bind(i32::from(*count_attempt))
-                            .bind(at_ms)
-                            .bind(error)
-                            .bind(ambiguous)
-                            .bind(now_ms)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    Transition::Wait { op_id, at_ms, note } => {
-                        sqlx::query($sql(WAIT))
-                            .bind(op_id)
-                            .bind(at_ms)
-                            .bind(note)
-                            .bind(now_ms)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    Transition::Dead { op_id, error } => {
-                        sqlx::query($sql(DEAD))
-                            .bind(op_id)
-                            .bind(error)
-                            .bind(now_ms)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                    } => sqlx::query($sql(RETRY))
+                        .bind(op_id)
+                        .bind(i32::from(*count_attempt))
+                        .bind(at_ms)
+                        .bind(error)
+                        .bind(ambiguous)
+                        .bind(now_ms)
+                        .bind(owner),
+                    Transition::Wait { op_id, at_ms, note } => sqlx::query($sql(WAIT))
+                        .bind(op_id)
+                        .bind(at_ms)
+                        .bind(note)
+                        .bind(now_ms)
+                        .bind(owner),
+                    Transition::Dead { op_id, error } => sqlx::query($sql(DEAD))
+                        .bind(op_id)
+                        .bind(error)
+                        .bind(now_ms)
+                        .bind(owner),
                     Transition::Defer { op_id, at_ms } => {
-                        sqlx::query($sql(DEFER))
-                            .bind(op_id)
-                            .bind(at_ms)
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query($sql(DEFER)).bind(op_id).bind(at_ms).bind(owner)
                     }
-                    Transition::Ambiguous { op_id } => {
-                        sqlx::query($sql(MARK_AMBIGUOUS))
-                            .bind(op_id)
-                            .bind(true)
-                            .execute(&mut *tx)
-                            .await?;
+                    Transition::Ambiguous { op_id } => sqlx::query($sql(MARK_AMBIGUOUS))
+                        .bind(op_id)
+                        .bind(true)
+                        .bind(owner),
+                };
+                let changed = q.execute(&mut *tx).await?.rows_affected();
+                applied += changed;
+                if changed == 0 {
+                    continue;
+                }
+                if let Transition::UserResolved {
+                    event_id,
+                    user_id,
+                    operations,
+                    ..
+                } = t
+                {
+                    sqlx::query($sql(SET_USER))
+                        .bind(event_id)
+                        .bind(user_id)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    if !operations.is_empty() {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(INSERT_PLANNED);
+                        qb.push_values(operations.iter().enumerate(), |mut b, (i, op)| {
+                            b.push_bind(event_id.as_str())
+                                .push_bind(i64::try_from(i).unwrap_or(i64::MAX - 1) + 1)
+                                .push_bind(op.kind.as_str())
+                                .push_bind(op.target.as_str())
+                                .push_bind(op.params.to_string())
+                                .push_bind(op.status.as_str())
+                                .push_bind(0_i32)
+                                .push_bind(now_ms)
+                                .push_bind(op.idempotency_key.as_str())
+                                .push_bind(now_ms)
+                                .push_bind(now_ms);
+                        });
+                        qb.push(INSERT_PLANNED_END);
+                        qb.build().execute(&mut *tx).await?;
                     }
                 }
             }
@@ -424,7 +425,20 @@ macro_rules! queue_methods {
                     .await?;
             }
             tx.commit().await?;
-            Ok(())
+            Ok(applied)
+        }
+
+        pub(crate) async fn q_renew(
+            &self,
+            owner: &str,
+            until_ms: i64,
+        ) -> Result<u64, $crate::store::StoreError> {
+            Ok(sqlx::query($sql($crate::store::queue::RENEW))
+                .bind(owner)
+                .bind(until_ms)
+                .execute(self.write_pool())
+                .await?
+                .rows_affected())
         }
 
         pub(crate) async fn q_replay(

@@ -472,6 +472,14 @@ impl TestApp {
     }
 }
 
+/// The store of a test database, opened (and migrated) beside whatever app uses it.
+pub async fn open_store(db: &TestDb) -> Arc<dyn hirebridge::store::Store> {
+    let cfg = Config::from_yaml(&format!("database_url: \"{}\"\n", db.url)).expect("config");
+    hirebridge::app::open_store(&cfg, true)
+        .await
+        .expect("open the store")
+}
+
 /// For tests of intake alone: Connecteam unconfigured, so nothing is delivered and events
 /// stay `accepted`.
 pub fn without_delivery(c: &mut Config) {

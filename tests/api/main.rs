@@ -7,3 +7,4 @@ mod durability;
 mod helpers;
 mod intake;
 mod openapi;
+mod store;
