@@ -219,16 +219,48 @@ pub async fn replay(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let Some(n) = state
+    let Some(ev) = state.store.get_event(&event_id).await? else {
+        return Err(Problem::not_found(format!("no event {event_id:?}")));
+    };
+    // The failed work is tried again under the rule table in force now: a rule fixed since
+    // the hire arrived takes effect for what has not been done yet.
+    let replan = match serde_json::from_value::<Hire>(ev.hire.clone()) {
+        Ok(hire) if ev.plan.is_some() => {
+            let rules = state.rules.current();
+            let plan = rules.set.evaluate(Some(&ev.source), &hire);
+            Some(crate::store::Replan {
+                operations: crate::intake::planned_operations(&event_id, &plan),
+                rules_version: plan.rules_version.clone(),
+                plan: serde_json::to_value(&plan).map_err(|e| Problem::internal(&e))?,
+            })
+        }
+        _ => None,
+    };
+    let Some(done) = state
         .store
-        .replay(&event_id, crate::store::now_ms())
+        .replay(&event_id, replan.as_ref(), crate::store::now_ms())
         .await?
     else {
         return Err(Problem::not_found(format!("no event {event_id:?}")));
     };
-    tracing::info!(event_id = %event_id, requeued = n, by = admin.subject(), "event replayed");
+    tracing::info!(
+        event_id = %event_id,
+        requeued = done.requeued,
+        added = done.added,
+        superseded = done.superseded,
+        plan_changed = done.plan_changed,
+        by = admin.subject(),
+        "event replayed"
+    );
     if let Some(w) = &state.engine_wake {
         w.notify_one();
     }
-    Ok(Json(json!({"event_id": event_id, "requeued": n})))
+    Ok(Json(json!({
+        "event_id": event_id,
+        "requeued": done.requeued,
+        "added": done.added,
+        "superseded": done.superseded,
+        "plan_changed": done.plan_changed,
+        "rules_version": replan.map(|r| r.rules_version),
+    })))
 }

@@ -100,6 +100,9 @@ pub enum OperationStatus {
     Done,
     /// Permanently failed or out of attempts; `last_error` says why. Replay re-queues it.
     Dead,
+    /// Failed, and dropped from the event's plan by a replay after the rule table changed:
+    /// not retried, and no longer keeping the event from being done.
+    Superseded,
 }
 
 impl OperationStatus {
@@ -110,6 +113,7 @@ impl OperationStatus {
             OperationStatus::Waiting => "waiting",
             OperationStatus::Done => "done",
             OperationStatus::Dead => "dead",
+            OperationStatus::Superseded => "superseded",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -119,6 +123,7 @@ impl OperationStatus {
             OperationStatus::Waiting,
             OperationStatus::Done,
             OperationStatus::Dead,
+            OperationStatus::Superseded,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -197,6 +202,28 @@ pub struct OperationRecord {
     pub idempotency_key: String,
 }
 
+/// The plan the rule table in force gives an event's hire, for a replay.
+#[derive(Debug, Clone)]
+pub struct Replan {
+    pub plan: serde_json::Value,
+    pub rules_version: String,
+    /// The plan's pack and policy operations ([`crate::intake::planned_operations`]).
+    pub operations: Vec<NewOperation>,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Replayed {
+    /// Failed operations put back on the queue.
+    pub requeued: u64,
+    /// Operations a changed plan added.
+    pub added: u64,
+    /// Failed operations a changed plan dropped.
+    pub superseded: u64,
+    /// Whether the event took a new plan.
+    pub plan_changed: bool,
+}
+
 /// A row of `GET /v1/events`.
 #[derive(Debug, Clone, Serialize)]
 pub struct EventSummary {
@@ -273,7 +300,16 @@ pub trait Store: Send + Sync + 'static {
     async fn renew(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError>;
 
     /// Put an event's dead operations back on the queue; `None` when there is no such event.
-    async fn replay(&self, event_id: &str, now_ms: i64) -> Result<Option<u64>, StoreError>;
+    /// With `replan` (the plan the rule table in force now gives the hire) that differs from
+    /// the stored one, the event takes the new plan first: operations it adds are queued,
+    /// failed ones it drops are superseded, failed ones it keeps are re-queued with its
+    /// parameters. Work already done stays done.
+    async fn replay(
+        &self,
+        event_id: &str,
+        replan: Option<&Replan>,
+        now_ms: i64,
+    ) -> Result<Option<Replayed>, StoreError>;
 
     /// Queue depth by kind and status.
     async fn queue_stats(&self) -> Result<Vec<queue::QueueStat>, StoreError>;
@@ -317,6 +353,11 @@ pub fn now_ms() -> i64 {
 
 pub(crate) fn parse_json(raw: &str, what: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// A stored plan as JSON (`None` when unreadable).
+pub(crate) fn parse_plan(raw: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(raw).ok()
 }
 
 pub(crate) fn parse_status(raw: &str) -> Result<EventStatus, StoreError> {
@@ -407,9 +448,10 @@ macro_rules! store_impl {
             async fn replay(
                 &self,
                 event_id: &str,
+                replan: Option<&$crate::store::Replan>,
                 now_ms: i64,
-            ) -> Result<Option<u64>, $crate::store::StoreError> {
-                self.q_replay(event_id, now_ms).await
+            ) -> Result<Option<$crate::store::Replayed>, $crate::store::StoreError> {
+                self.q_replay(event_id, replan, now_ms).await
             }
 
             async fn queue_stats(

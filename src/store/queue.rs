@@ -167,7 +167,7 @@ pub(crate) const LOCK_EVENTS_OF: &str = "SELECT id FROM events WHERE id IN (
 /// The event status, derived from its operations (CONTRACT.md statuses).
 pub(crate) const DERIVE_STATUS: &str = "UPDATE events SET status = CASE
        WHEN EXISTS (SELECT 1 FROM operations o WHERE o.event_id = events.id AND o.status = 'dead') THEN 'failed'
-       WHEN NOT EXISTS (SELECT 1 FROM operations o WHERE o.event_id = events.id AND o.status <> 'done') THEN 'done'
+       WHEN NOT EXISTS (SELECT 1 FROM operations o WHERE o.event_id = events.id AND o.status NOT IN ('done', 'superseded')) THEN 'done'
        WHEN EXISTS (SELECT 1 FROM operations o WHERE o.event_id = events.id AND o.kind = 'resolve_user' AND o.status = 'waiting') THEN 'waiting_for_user'
        WHEN EXISTS (SELECT 1 FROM operations o WHERE o.event_id = events.id AND (o.attempts > 0 OR o.status = 'done')) THEN 'delivering'
        ELSE 'accepted' END,
@@ -182,7 +182,21 @@ pub(crate) const REPLAY: &str =
      WHERE event_id = $1 AND status = 'dead'";
 
 /// Replay locks its event like `apply` does, so their status derivations cannot interleave.
-pub(crate) const EVENT_EXISTS: &str = "SELECT 1 FROM events WHERE id = $1 LOCK_ROWS";
+pub(crate) const EVENT_FOR_REPLAY: &str =
+    "SELECT plan, connecteam_user_id FROM events WHERE id = $1 LOCK_ROWS";
+
+pub(crate) const SET_PLAN: &str =
+    "UPDATE events SET plan = $2, rules_version = $3, updated_at = $4 WHERE id = $1";
+
+pub(crate) const OPERATIONS_OF: &str =
+    "SELECT id, seq, kind, target, status FROM operations WHERE event_id = $1";
+
+/// A failed operation that the new plan keeps: its parameters (a balance) may have changed.
+pub(crate) const SET_PARAMS: &str = "UPDATE operations SET params = $2 WHERE id = $1";
+
+/// A failed operation that the new plan no longer has.
+pub(crate) const SUPERSEDE: &str =
+    "UPDATE operations SET status = 'superseded', last_error = $2, updated_at = $3 WHERE id = $1";
 
 pub(crate) const STATS: &str = "SELECT kind, status, COUNT(*) AS n, MIN(next_attempt_at) AS oldest
        FROM operations WHERE status IN ('pending', 'blocked', 'waiting', 'dead')
@@ -444,19 +458,106 @@ macro_rules! queue_methods {
         pub(crate) async fn q_replay(
             &self,
             event_id: &str,
+            replan: Option<&$crate::store::Replan>,
             now_ms: i64,
-        ) -> Result<Option<u64>, $crate::store::StoreError> {
+        ) -> Result<Option<$crate::store::Replayed>, $crate::store::StoreError> {
+            use sqlx::Row;
             use $crate::store::queue::*;
             let mut tx = self.write_pool().begin().await?;
-            if sqlx::query($sql(EVENT_EXISTS))
+            let Some(ev) = sqlx::query($sql(EVENT_FOR_REPLAY))
                 .bind(event_id)
                 .fetch_optional(&mut *tx)
                 .await?
-                .is_none()
-            {
+            else {
                 return Ok(None);
+            };
+            let mut out = $crate::store::Replayed::default();
+            let stored_plan: Option<String> = ev.try_get("plan")?;
+            let user: Option<i64> = ev.try_get("connecteam_user_id")?;
+            let changed = replan.filter(|r| {
+                stored_plan.as_deref().map($crate::store::parse_plan) != Some(Some(r.plan.clone()))
+            });
+            if let Some(r) = changed {
+                out.plan_changed = true;
+                sqlx::query($sql(SET_PLAN))
+                    .bind(event_id)
+                    .bind(r.plan.to_string())
+                    .bind(&r.rules_version)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                // Before the user is known the plan is all there is: its operations are
+                // inserted from it at resolution. After, the stored operations follow it.
+                if user.is_some() {
+                    let existing = sqlx::query($sql(OPERATIONS_OF))
+                        .bind(event_id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut next_seq = 0_i64;
+                    let mut have: std::collections::HashMap<(String, String), (i64, String)> =
+                        std::collections::HashMap::new();
+                    for row in &existing {
+                        next_seq = next_seq.max(row.try_get::<i64, _>("seq")? + 1);
+                        have.insert(
+                            (row.try_get("kind")?, row.try_get("target")?),
+                            (row.try_get("id")?, row.try_get("status")?),
+                        );
+                    }
+                    let mut wanted = std::collections::HashSet::new();
+                    for op in &r.operations {
+                        let key = (op.kind.as_str().to_owned(), op.target.clone());
+                        match have.get(&key) {
+                            None => {
+                                let mut qb = sqlx::QueryBuilder::<$db>::new(INSERT_PLANNED);
+                                qb.push_values(std::iter::once(op), |mut b, op| {
+                                    b.push_bind(event_id)
+                                        .push_bind(next_seq)
+                                        .push_bind(op.kind.as_str())
+                                        .push_bind(op.target.as_str())
+                                        .push_bind(op.params.to_string())
+                                        .push_bind(op.status.as_str())
+                                        .push_bind(0_i32)
+                                        .push_bind(now_ms)
+                                        .push_bind(op.idempotency_key.as_str())
+                                        .push_bind(now_ms)
+                                        .push_bind(now_ms);
+                                });
+                                qb.push(INSERT_PLANNED_END);
+                                qb.build().execute(&mut *tx).await?;
+                                next_seq += 1;
+                                out.added += 1;
+                            }
+                            Some((id, status)) if status == "dead" => {
+                                sqlx::query($sql(SET_PARAMS))
+                                    .bind(id)
+                                    .bind(op.params.to_string())
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                            Some(_) => {}
+                        }
+                        wanted.insert(key);
+                    }
+                    for ((kind, target), (id, status)) in &have {
+                        if status == "dead"
+                            && kind != $crate::store::OperationKind::ResolveUser.as_str()
+                            && !wanted.contains(&(kind.clone(), target.clone()))
+                        {
+                            sqlx::query($sql(SUPERSEDE))
+                                .bind(id)
+                                .bind(format!(
+                                    "no longer in the plan (rule table {}): not retried",
+                                    r.rules_version
+                                ))
+                                .bind(now_ms)
+                                .execute(&mut *tx)
+                                .await?;
+                            out.superseded += 1;
+                        }
+                    }
+                }
             }
-            let n = sqlx::query($sql(REPLAY))
+            out.requeued = sqlx::query($sql(REPLAY))
                 .bind(event_id)
                 .bind(now_ms)
                 .execute(&mut *tx)
@@ -468,7 +569,7 @@ macro_rules! queue_methods {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(Some(n))
+            Ok(Some(out))
         }
 
         pub(crate) async fn q_stats(

@@ -31,6 +31,7 @@ both_backends!(
     same_person_twice_in_one_burst,
     one_bad_id_in_a_large_pack_batch,
     unknown_pack_dead_letters_then_replay,
+    replay_after_fixing_the_rule_table,
     waiting_for_user_until_it_appears,
     restart_mid_delivery,
     restart_between_user_creates,
@@ -951,6 +952,71 @@ async fn unknown_pack_dead_letters_then_replay(b: Backend) {
         .filter(|r| r.method == Method::PUT)
         .count();
     assert_eq!(puts, policies);
+    check_sim_invariants(sim);
+    app.stop().await;
+}
+
+async fn replay_after_fixing_the_rule_table(b: Backend) {
+    // The table names a pack the account does not have (a typo: 1022 for 102). The hire
+    // fails on it; HR fixes the table; a replay gives the hire the right pack, and the
+    // failed assignment of the wrong one is superseded rather than tried again.
+    let db = TestDb::new(b).await;
+    let table = |pack: u64| {
+        format!(
+            "version: 1\nrules:\n  - name: everyone\n    when: {{}}\n    assign:\n      packs: [101, {pack}]\n      policies:\n        - {{ id: pol-sick-001, balance: 40, unit: hours }}\n"
+        )
+    };
+    std::fs::write(db.rules_path(), table(1022)).unwrap();
+    let app = TestApp::start(db, |_| {}).await;
+    let sim = app.sim();
+    let id = post(&app, &person(&unique_id("evt"), 1)).await;
+    let ev = app.wait_status(&id, "failed").await;
+    let u = user_id(&ev);
+    let old_version = ev["rules_version"].as_str().unwrap().to_owned();
+
+    // The fix, picked up by the running service.
+    std::fs::write(app.db.rules_path(), table(102)).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r: Value = app.admin_get("/v1/rules").await.json().await.unwrap();
+        if r["version"] != old_version {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the table was not reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let r = app
+        .admin_post(&format!("/v1/events/{id}/replay"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["plan_changed"], true, "{v}");
+    assert_eq!(v["added"], 1, "{v}");
+    assert_eq!(v["superseded"], 1, "{v}");
+    let ev = app.wait_status(&id, "done").await;
+    assert_eq!(ev["plan"]["packs"], json!([101, 102]));
+    assert_ne!(ev["rules_version"], old_version.as_str());
+    let wrong = ev["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["target"] == "1022")
+        .unwrap();
+    assert_eq!(wrong["status"], "superseded", "{ev:#}");
+    assert_eq!(sim.pack_assignments(101), [u]);
+    assert_eq!(sim.pack_assignments(102), [u]);
+    // Only the new pack was sent: 101 and the policy were not repeated.
+    let posts_101 = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::POST && r.path == pack_path(101))
+        .count();
+    assert_eq!(posts_101, 1);
+    assert_eq!(sim.policy_assignments().len(), 1);
     check_sim_invariants(sim);
     app.stop().await;
 }

@@ -15,6 +15,7 @@ both_backends!(
     the_plan_becomes_operations_when_the_user_is_known,
     next_due_waits_for_a_live_lease,
     replay_restarts_the_wait_clock,
+    replay_under_a_changed_plan_follows_it,
 );
 
 /// Commit one accepted hire as intake does; returns its event id.
@@ -250,7 +251,13 @@ async fn replay_restarts_the_wait_clock(b: Backend) {
     store.apply("w", &dead, store::now_ms()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(30)).await;
     let replayed_at = store::now_ms();
-    assert_eq!(store.replay(&event, replayed_at).await.unwrap(), Some(1));
+    let done = store
+        .replay(&event, None, replayed_at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.requeued, 1);
+    assert!(!done.plan_changed);
     let again = store
         .claim(
             OperationKind::ResolveUser,
@@ -269,5 +276,152 @@ async fn replay_restarts_the_wait_clock(b: Backend) {
         replayed_at
     );
     assert_eq!(again[0].attempts, 0);
+    store.close().await;
+}
+
+async fn replay_under_a_changed_plan_follows_it(b: Backend) {
+    // The hire got packs A and B and policy P; B and P failed (a wrong id, a wrong balance).
+    // The rule table is fixed to give packs A and C and P with another balance: replay
+    // supersedes B, adds C, re-queues P with the new balance, and leaves A done.
+    let db = TestDb::new(b).await;
+    let store = open_store(&db).await;
+    let event = accept(&*store).await;
+    let ev = store.get_event(&event).await.unwrap().unwrap();
+    let mut plan: hirebridge::rules::Plan = serde_json::from_value(ev.plan.unwrap()).unwrap();
+    plan.packs = vec![101, 999];
+    plan.policies.truncate(1);
+    let policy = plan.policies[0].id.clone();
+    let claimed = store
+        .claim(OperationKind::ResolveUser, "r", store::now_ms(), 60_000, 10)
+        .await
+        .unwrap();
+    let resolved = Transition::UserResolved {
+        op_id: claimed[0].id,
+        event_id: event.clone(),
+        user_id: 7,
+        operations: hirebridge::intake::planned_operations(&event, &plan),
+    };
+    store
+        .apply("r", &[resolved], store::now_ms())
+        .await
+        .unwrap();
+    let now = store::now_ms();
+    let packs = store
+        .claim(OperationKind::AssignPack, "p", now, 60_000, 10)
+        .await
+        .unwrap();
+    let pols = store
+        .claim(OperationKind::AssignPolicy, "q", now, 60_000, 10)
+        .await
+        .unwrap();
+    let by_target = |t: &str| packs.iter().find(|o| o.target == t).unwrap().id;
+    store
+        .apply(
+            "p",
+            &[
+                Transition::Done {
+                    op_id: by_target("101"),
+                },
+                Transition::Dead {
+                    op_id: by_target("999"),
+                    error: "Connecteam answered 404: Onboarding pack not found".into(),
+                },
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .apply(
+            "q",
+            &[Transition::Dead {
+                op_id: pols[0].id,
+                error: "Connecteam answered 422".into(),
+            }],
+            now,
+        )
+        .await
+        .unwrap();
+    let ev = store.get_event(&event).await.unwrap().unwrap();
+    assert_eq!(serde_json::to_value(ev.status).unwrap(), "failed");
+
+    let mut fixed = plan.clone();
+    fixed.rules_version = "sha256:fixed".into();
+    fixed.packs = vec![101, 103];
+    fixed.policies[0].balance = Some(serde_json::from_value(serde_json::json!(3)).unwrap());
+    let replan = store::Replan {
+        plan: serde_json::to_value(&fixed).unwrap(),
+        rules_version: fixed.rules_version.clone(),
+        operations: hirebridge::intake::planned_operations(&event, &fixed),
+    };
+    let done = store
+        .replay(&event, Some(&replan), store::now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        done,
+        store::Replayed {
+            requeued: 1,
+            added: 1,
+            superseded: 1,
+            plan_changed: true
+        }
+    );
+    let ev = store.get_event(&event).await.unwrap().unwrap();
+    assert_eq!(ev.rules_version.as_deref(), Some("sha256:fixed"));
+    assert_eq!(
+        ev.plan.as_ref().unwrap()["packs"],
+        serde_json::json!([101, 103])
+    );
+    let op = |kind: OperationKind, target: &str| {
+        ev.operations
+            .iter()
+            .find(|o| o.kind == kind && o.target == target)
+            .unwrap_or_else(|| panic!("{kind:?} {target}: {:#?}", ev.operations))
+            .clone()
+    };
+    assert_eq!(
+        op(OperationKind::AssignPack, "101").status,
+        OperationStatus::Done
+    );
+    assert_eq!(
+        op(OperationKind::AssignPack, "999").status,
+        OperationStatus::Superseded
+    );
+    assert_eq!(
+        op(OperationKind::AssignPack, "103").status,
+        OperationStatus::Pending
+    );
+    let p = op(OperationKind::AssignPolicy, &policy);
+    assert_eq!(p.status, OperationStatus::Pending);
+    assert_eq!(p.attempts, 0);
+    assert_eq!(p.params["balance"], serde_json::json!(3));
+    assert_eq!(serde_json::to_value(ev.status).unwrap(), "delivering");
+
+    // The same replay again changes nothing more.
+    let again = store
+        .replay(&event, Some(&replan), store::now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, store::Replayed::default());
+
+    // Once the rest is done, so is the event: a superseded operation does not hold it back.
+    let now = store::now_ms();
+    let rest: Vec<_> = [OperationKind::AssignPack, OperationKind::AssignPolicy]
+        .into_iter()
+        .map(|k| (k, format!("{k:?}")))
+        .collect();
+    for (kind, owner) in rest {
+        let ops = store.claim(kind, &owner, now, 60_000, 10).await.unwrap();
+        let t: Vec<_> = ops
+            .iter()
+            .map(|o| Transition::Done { op_id: o.id })
+            .collect();
+        store.apply(&owner, &t, now).await.unwrap();
+    }
+    let ev = store.get_event(&event).await.unwrap().unwrap();
+    assert_eq!(serde_json::to_value(ev.status).unwrap(), "done");
     store.close().await;
 }
