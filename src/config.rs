@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
+use figment::error::Actual;
 use figment::providers::{Format, Serialized, Yaml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -340,18 +341,12 @@ impl Config {
     }
 
     fn from_figment(fig: Figment) -> Result<Self, ConfigError> {
-        let mut cfg: Config = fig.extract().map_err(|e| {
+        // Lossy: a number or boolean key also accepts its text, which is all an environment
+        // variable can carry; text keys (and secrets) take the text exactly as given.
+        let mut cfg: Config = fig.extract_lossy().map_err(|e| {
             ConfigError::Parse(
                 e.into_iter()
-                    .map(|e| {
-                        let path = e.path.join(".");
-                        let kind = e.kind.to_string();
-                        if path.is_empty() {
-                            kind
-                        } else {
-                            format!("{path}: {kind}")
-                        }
-                    })
+                    .map(|e| describe_error(&e.path, &e.kind))
                     .collect::<Vec<_>>()
                     .join("; "),
             )
@@ -615,7 +610,7 @@ fn check_region(key: &str, region: &str) -> Result<(), ConfigError> {
     region
         .parse::<phonenumber::country::Id>()
         .map(|_| ())
-        .map_err(|_| invalid(key, format!("{region:?} is not an ISO 3166 region code")))
+        .map_err(|_| invalid(key, "not an ISO 3166 region code (such as US or GB)"))
 }
 
 /// Fill `value` from the file named by `file` (trimming one trailing newline); both set is an error.
@@ -677,18 +672,133 @@ fn insert_path(
     }
 }
 
-/// An environment value: `null`, booleans, integers and JSON arrays/objects are typed; the rest is a string.
+/// An environment value is text, kept exactly as given (digits, leading zeros and all): the key
+/// it sets decides whether it is read as a number or a boolean. Two exceptions: `null` unsets a
+/// key, and a value starting with `[` or `{` that parses as JSON sets a list or a mapping (whose
+/// scalar values are again text).
 fn env_value(raw: &str) -> serde_json::Value {
     let t = raw.trim();
-    if (t == "null" || t == "true" || t == "false" || t.starts_with('[') || t.starts_with('{'))
-        && let Ok(v) = serde_json::from_str(t)
-    {
-        return v;
+    if t == "null" {
+        return serde_json::Value::Null;
     }
-    if let Ok(i) = t.parse::<i64>() {
-        return serde_json::Value::from(i);
+    if (t.starts_with('[') || t.starts_with('{'))
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(t)
+    {
+        return scalars_as_text(v);
     }
     serde_json::Value::String(raw.to_owned())
+}
+
+fn scalars_as_text(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Bool(b) => Value::String(b.to_string()),
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Array(a) => Value::Array(a.into_iter().map(scalars_as_text).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k, scalars_as_text(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// One extraction error as `key.path: problem`. Built from the key and the kind of problem
+/// only: the offending value may be a secret, so it is never part of the message.
+fn describe_error(path: &[String], kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    let mut key = path.join(".");
+    let mut child = |name: &str| {
+        if key.is_empty() {
+            key = name.to_owned();
+        } else {
+            key = format!("{key}.{name}");
+        }
+    };
+    let problem = match kind {
+        Kind::Message(m) => m.clone(),
+        Kind::InvalidType(actual, expected) => {
+            let mut m = format!(
+                "expected {}, found {}",
+                expected_text(expected),
+                actual_text(actual)
+            );
+            if expected == "a string"
+                && matches!(
+                    actual,
+                    Actual::Unsigned(_) | Actual::Signed(_) | Actual::Float(_) | Actual::Bool(_)
+                )
+            {
+                m.push_str(" (quote the value in YAML)");
+            }
+            m
+        }
+        Kind::InvalidValue(_, expected) => {
+            format!("invalid value: expected {}", expected_text(expected))
+        }
+        Kind::InvalidLength(n, expected) => {
+            format!("expected {} ({n} given)", expected_text(expected))
+        }
+        Kind::UnknownVariant(_, expected) => {
+            format!("unknown value: expected one of {}", expected.join(", "))
+        }
+        Kind::UnknownField(name, expected) => {
+            child(name);
+            if expected.is_empty() {
+                "unknown key (this mapping takes no keys)".to_owned()
+            } else {
+                format!("unknown key (expected one of: {})", expected.join(", "))
+            }
+        }
+        Kind::MissingField(name) => {
+            child(name);
+            "required".to_owned()
+        }
+        Kind::DuplicateField(name) => {
+            child(name);
+            "given more than once".to_owned()
+        }
+        Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "number out of range".to_owned(),
+        Kind::Unsupported(actual) => format!("{} is not supported here", actual_text(actual)),
+        Kind::UnsupportedKey(actual, need) => {
+            format!("keys must be {need}, found {}", actual_text(actual))
+        }
+    };
+    if key.is_empty() {
+        problem
+    } else {
+        format!("{key}: {problem}")
+    }
+}
+
+/// What kind of value was found, without the value.
+fn actual_text(actual: &Actual) -> &'static str {
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) | Actual::Float(_) => "a number",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Bytes(_) => "bytes",
+        Actual::Unit | Actual::Option => "null",
+        Actual::Seq => "a list",
+        Actual::Map => "a mapping",
+        _ => "another kind of value",
+    }
+}
+
+/// serde's names for what a key takes, in the words of the configuration.
+fn expected_text(expected: &str) -> String {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number (0 or more)".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        "socket address" => "an address such as 0.0.0.0:8080".to_owned(),
+        "path string" => "a file path".to_owned(),
+        "map" => "a mapping".to_owned(),
+        e if e.starts_with("struct ") => "a mapping".to_owned(),
+        e if e.starts_with("enum ") => "one of the names this key takes".to_owned(),
+        e => e.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -735,6 +845,105 @@ mod tests {
         let c = Config::load_with_env(None, env).unwrap();
         assert_eq!(c.connecteam.requests_per_minute, 5);
         assert_eq!(c.connecteam.api_key.unwrap().expose_secret(), "k-123");
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn digit_only_secrets_from_env_stay_text_with_leading_zeros() {
+        let c = Config::load_with_env(
+            None,
+            env(&[("HIREBRIDGE__CONNECTEAM__API_KEY", "987654321")]),
+        )
+        .unwrap();
+        assert_eq!(c.connecteam.api_key.unwrap().expose_secret(), "987654321");
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("HIREBRIDGE__SOURCES__A__KIND", "generic"),
+                (
+                    "HIREBRIDGE__SOURCES__A__AUTH",
+                    r#"{"bearer": {"token": "0042"}}"#,
+                ),
+                ("HIREBRIDGE__CONNECTEAM__API_KEY", "000123"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.connecteam.api_key.unwrap().expose_secret(), "000123");
+        match &c.sources["a"].auth {
+            Some(AuthConfig::Bearer(b)) => {
+                assert_eq!(b.token.as_ref().unwrap().expose_secret(), "0042");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers_and_booleans_from_env_are_read_by_their_key() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("HIREBRIDGE__CONNECTEAM__REQUESTS_PER_MINUTE", "250"),
+                ("HIREBRIDGE__CONNECTEAM__CREATE_MISSING_USERS", "false"),
+                ("HIREBRIDGE__DELIVERY__MAX_BACKOFF_MS", "0900000"),
+                ("HIREBRIDGE__METRICS_LISTEN", "127.0.0.1:9100"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.connecteam.requests_per_minute, 250);
+        assert!(!c.connecteam.create_missing_users);
+        assert_eq!(c.delivery.max_backoff_ms, 900_000);
+        assert_eq!(c.metrics_listen.unwrap().port(), 9100);
+        let err = Config::load_with_env(
+            None,
+            env(&[("HIREBRIDGE__CONNECTEAM__REQUESTS_PER_MINUTE", "lots")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "configuration: connecteam.requests_per_minute: expected a whole number (0 or more), found a string"
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_never_the_value() {
+        let err = Config::from_yaml(
+            "sources:\n  a:\n    kind: generic\n    auth: { bearer: \"tok-SECRET-1\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("SECRET"), "{err}");
+        assert!(
+            err.contains("sources.a.auth.bearer: expected a mapping, found a string"),
+            "{err}"
+        );
+        let err = Config::from_yaml("connecteam:\n  api_key: 987654321\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("987654321"), "{err}");
+        assert!(
+            err.contains("connecteam.api_key: expected a string, found a number"),
+            "{err}"
+        );
+        let err = Config::load_with_env(
+            None,
+            env(&[("HIREBRIDGE__DELIVERY__MAX_ATTEMPTS", "s3cr3t-oops")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("s3cr3t-oops"), "{err}");
+        assert!(err.contains("delivery.max_attempts"), "{err}");
+        let err = Config::from_yaml("sources:\n  a:\n    kind: tok-SECRET-2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("SECRET"), "{err}");
+        assert!(err.contains("sources.a.kind"), "{err}");
     }
 
     #[test]
