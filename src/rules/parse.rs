@@ -87,6 +87,16 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Rule>, RuleErrors> {
             return Err(RuleErrors(cx.errors));
         }
     };
+    // The tree keeps the last of duplicate keys; each duplicate is one error among the others,
+    // and the rest of the table is still checked.
+    for d in duplicate_keys(text) {
+        cx.errors.push(RuleError {
+            file: cx.file.to_owned(),
+            line: d.line,
+            column: d.column,
+            message: format!("duplicate key `{}` (first at line {})", d.key, d.first_line),
+        });
+    }
     let rules = match root.as_mapping() {
         Some(map) => parse_root(&mut cx, map),
         None => {
@@ -109,11 +119,109 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Rule>, RuleErrors> {
 /// must never take the service down: a panic is turned into an error at the top of the file.
 fn load_yaml(text: &str) -> Result<Node, Option<LoadError>> {
     let options = LoaderOptions::default()
-        .error_on_duplicate_keys(true)
+        .error_on_duplicate_keys(false)
         .prevent_coercion(true);
     std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, options))
         .map_err(|_| None)?
         .map_err(Some)
+}
+
+/// A key given twice in one mapping.
+struct DuplicateKey {
+    key: String,
+    line: usize,
+    column: usize,
+    first_line: usize,
+}
+
+/// Every duplicate key of a document that loaded, in file order. The loader can only stop at
+/// the first one, so the parser's events are walked once more to find them all.
+fn duplicate_keys(text: &str) -> Vec<DuplicateKey> {
+    let mut finder = DuplicateFinder {
+        stack: Vec::new(),
+        found: Vec::new(),
+    };
+    let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // A scan error cannot happen here: the same text loaded already.
+        let _ = yaml_rust2::parser::Parser::new_from_str(text).load(&mut finder, false);
+    }));
+    if walked.is_err() {
+        return Vec::new();
+    }
+    finder.found
+}
+
+enum Frame {
+    Sequence,
+    Mapping {
+        /// Each key seen so far, with its line.
+        keys: HashMap<String, usize>,
+        /// The next scalar is a key (not a value).
+        awaiting_key: bool,
+    },
+}
+
+struct DuplicateFinder {
+    stack: Vec<Frame>,
+    found: Vec<DuplicateKey>,
+}
+
+impl DuplicateFinder {
+    /// A value ended: the mapping it belongs to waits for its next key.
+    fn value_done(&mut self) {
+        if let Some(Frame::Mapping { awaiting_key, .. }) = self.stack.last_mut() {
+            *awaiting_key = true;
+        }
+    }
+}
+
+impl yaml_rust2::parser::MarkedEventReceiver for DuplicateFinder {
+    fn on_event(&mut self, ev: yaml_rust2::Event, mark: yaml_rust2::scanner::Marker) {
+        use yaml_rust2::Event;
+        match ev {
+            Event::MappingStart(..) => {
+                if let Some(Frame::Mapping { awaiting_key, .. }) = self.stack.last_mut() {
+                    // A mapping as a key is refused by the loader; here it only counts as one.
+                    *awaiting_key = false;
+                }
+                self.stack.push(Frame::Mapping {
+                    keys: HashMap::new(),
+                    awaiting_key: true,
+                });
+            }
+            Event::SequenceStart(..) => {
+                if let Some(Frame::Mapping { awaiting_key, .. }) = self.stack.last_mut() {
+                    *awaiting_key = false;
+                }
+                self.stack.push(Frame::Sequence);
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+                self.value_done();
+            }
+            Event::Scalar(value, ..) => match self.stack.last_mut() {
+                Some(Frame::Mapping { keys, awaiting_key }) if *awaiting_key => {
+                    *awaiting_key = false;
+                    // The same position the loader gives a key: 1-based line and column.
+                    let (line, column) = (mark.line(), mark.col() + 1);
+                    match keys.get(&value) {
+                        Some(&first_line) => self.found.push(DuplicateKey {
+                            key: value,
+                            line,
+                            column,
+                            first_line,
+                        }),
+                        None => {
+                            keys.insert(value, line);
+                        }
+                    }
+                }
+                _ => self.value_done(),
+            },
+            Event::Alias(_) => self.value_done(),
+            _ => {}
+        }
+    }
 }
 
 fn yaml_error(cx: &mut Ctx<'_>, e: &Option<LoadError>) {

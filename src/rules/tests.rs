@@ -644,6 +644,31 @@ fn every_error_comes_out_of_one_pass_in_file_order() {
 }
 
 #[test]
+fn duplicate_keys_are_errors_among_the_others() {
+    let text = "version: 1\nrules:\n  - name: a\n    when:\n      job.title: { like: x }\n    assign:\n      packs: [0]\n      policies:\n        - { id: p, balance: 3 }\n    name: b\n";
+    let errs = errors(text);
+    let at: Vec<_> = errs.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(at, [(5, 20), (7, 15), (9, 29), (10, 5)], "{errs:?}");
+    assert!(errs[0].2.contains("unknown operator `like`"), "{errs:?}");
+    assert!(errs[1].2.contains("pack id \"0\""), "{errs:?}");
+    assert!(errs[2].2.contains("a balance needs a unit"), "{errs:?}");
+    assert_eq!(errs[3].2, "duplicate key `name` (first at line 3)");
+    // Every duplicate is reported, at any depth, each with the line of its first use.
+    let errs = errors(
+        "version: 1\nversion: 1\nrules:\n  - name: a\n    when: { job.title: x, job.title: y }\n    assign: { packs: [1], packs: [2] }\n",
+    );
+    let got: Vec<_> = errs.iter().map(|(l, c, m)| (*l, *c, m.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (2, 1, "duplicate key `version` (first at line 1)"),
+            (5, 27, "duplicate key `job.title` (first at line 5)"),
+            (6, 27, "duplicate key `packs` (first at line 6)"),
+        ]
+    );
+}
+
+#[test]
 fn load_reports_an_unreadable_file() {
     let err = RuleSet::load(Path::new("/nonexistent/rules.yaml")).unwrap_err();
     assert_eq!(err.0.len(), 1);
