@@ -11,7 +11,8 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, LoaderOptions, Marker, Node, Span};
 
 use super::{Balance, Condition, Field, Op, PolicyGrant, Rule, RuleError, RuleErrors, Unit};
-use crate::domain::hire::{JOB_FIELDS, PERSON_FIELDS};
+use crate::domain::EmploymentType;
+use crate::domain::hire::{HIRE_CREATED, JOB_FIELDS, PERSON_FIELDS};
 
 const TOP_KEYS: &[&str] = &["version", "rules"];
 const RULE_KEYS: &[&str] = &["name", "when", "assign", "stop"];
@@ -447,7 +448,9 @@ fn parse_condition(
             "a condition needs a value (a missing field only matches `not_in`)",
         ),
         Node::Scalar(s) => {
-            if let Some(field) = field {
+            if let Some(field) = field
+                && check_choice(cx, &field, "equals", s)
+            {
                 out.push(Condition {
                     field,
                     op: Op::Equals(fold_case(s.as_str())),
@@ -466,7 +469,7 @@ fn parse_condition(
                 );
             }
             for (op, arg) in ops.iter() {
-                if let Some(op) = parse_op(cx, op, arg)
+                if let Some(op) = parse_op(cx, field.as_ref(), op, arg)
                     && let Some(field) = &field
                 {
                     out.push(Condition {
@@ -479,7 +482,12 @@ fn parse_condition(
     }
 }
 
-fn parse_op(cx: &mut Ctx<'_>, op: &MarkedScalarNode, arg: &Node) -> Option<Op> {
+fn parse_op(
+    cx: &mut Ctx<'_>,
+    field: Option<&Field>,
+    op: &MarkedScalarNode,
+    arg: &Node,
+) -> Option<Op> {
     match op.as_str() {
         name @ ("in" | "not_in") => {
             let Node::Sequence(seq) = arg else {
@@ -493,7 +501,13 @@ fn parse_op(cx: &mut Ctx<'_>, op: &MarkedScalarNode, arg: &Node) -> Option<Op> {
             let mut ok = true;
             for item in seq.iter() {
                 match item {
-                    Node::Scalar(s) if !is_null(item) => values.push(fold_case(s.as_str())),
+                    Node::Scalar(s) if !is_null(item) => {
+                        if field.is_none_or(|f| check_choice(cx, f, name, s)) {
+                            values.push(fold_case(s.as_str()));
+                        } else {
+                            ok = false;
+                        }
+                    }
                     other => {
                         cx.at(
                             other.span(),
@@ -561,6 +575,49 @@ fn parse_op(cx: &mut Ctx<'_>, op: &MarkedScalarNode, arg: &Node) -> Option<Op> {
             );
             None
         }
+    }
+}
+
+/// Fields whose values come from a fixed set: a rule value outside it can never be met, so it
+/// is an error rather than a rule that silently never matches. `op` is `equals`, `in` or
+/// `not_in`. Reports the value and returns false when it is not one the field can take.
+fn check_choice(cx: &mut Ctx<'_>, field: &Field, op: &str, value: &MarkedScalarNode) -> bool {
+    let v = fold_case(value.as_str());
+    match field {
+        Field::Hire(path) if path == "job.employment_type" => {
+            if EmploymentType::ALL.iter().any(|t| t.as_str() == v) {
+                return true;
+            }
+            let valid: Vec<&str> = EmploymentType::ALL.iter().map(|t| t.as_str()).collect();
+            cx.at(
+                value.span(),
+                format!(
+                    "{:?} is not an employment type, so it never matches: use one of {} (upper/lower case does not matter)",
+                    value.as_str(),
+                    valid.join(", ")
+                ),
+            );
+            false
+        }
+        Field::Type => {
+            let message = match (op, v == HIRE_CREATED) {
+                ("not_in", true) => format!(
+                    "`type` is {HIRE_CREATED} for every hire rules are applied to, so excluding it means this rule never matches"
+                ),
+                ("not_in", false) => format!(
+                    "{:?} is never the type of a hire rules are applied to (only {HIRE_CREATED} events are acted on), so excluding it changes nothing; remove it",
+                    value.as_str()
+                ),
+                (_, true) => return true,
+                (_, false) => format!(
+                    "{:?} never matches: only {HIRE_CREATED} events are acted on, so rules only ever see type {HIRE_CREATED}",
+                    value.as_str()
+                ),
+            };
+            cx.at(value.span(), message);
+            false
+        }
+        _ => true,
     }
 }
 

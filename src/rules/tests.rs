@@ -211,7 +211,6 @@ fn every_operator_matches_as_documented() {
         ),
         // type, person.*
         ("type: HIRE.CREATED", json!({}), true),
-        ("type: { in: [hire.updated] }", json!({}), false),
         ("person.email: ADA@example.com", json!({}), true),
         ("person.phone: { glob: \"+1*\" }", json!({}), false),
     ];
@@ -574,6 +573,65 @@ fn error_unknown_field_prefix() {
     assert!(errs[0].2.contains("unknown field `jobs.title`"));
     assert!(errs[1].2.contains("person fields: first_name"));
     assert!(errs[3].2.contains("job fields: title"));
+}
+
+#[test]
+fn error_employment_type_value_outside_the_fixed_set() {
+    let t = format!("{HEAD}  - name: a\n    when:\n      job.employment_type: full-time\n");
+    assert_one_error(
+        &t,
+        5,
+        28,
+        "\"full-time\" is not an employment type, so it never matches: use one of full_time, part_time, contract, temporary, intern, other",
+    );
+    // Every value of `in` and `not_in` too; case does not matter, as when matching.
+    let t = format!(
+        "{HEAD}  - name: a\n    when:\n      job.employment_type: {{ in: [Full_Time, seasonal] }}\n  - name: b\n    when:\n      job.employment_type: {{ not_in: [PART_TIME, fulltime] }}\n"
+    );
+    let errs = errors(&t);
+    let at: Vec<_> = errs.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(at, [(5, 46), (8, 50)], "{errs:?}");
+    assert!(
+        errs[0]
+            .2
+            .starts_with("\"seasonal\" is not an employment type"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1]
+            .2
+            .starts_with("\"fulltime\" is not an employment type"),
+        "{errs:?}"
+    );
+    let ok = one_condition("job.employment_type: { in: [FULL_TIME, Contract, intern] }");
+    assert_eq!(ok.evaluate(None, &hire_with(json!({}))).matched, ["r"]);
+}
+
+#[test]
+fn error_type_value_other_than_hire_created() {
+    let t = format!(
+        "{HEAD}  - name: a\n    when:\n      type: hire.updated\n  - name: b\n    when:\n      type: {{ in: [hire.created, Hire.Updated] }}\n  - name: c\n    when:\n      type: {{ not_in: [hire.created] }}\n  - name: d\n    when:\n      type: {{ not_in: [ping] }}\n"
+    );
+    let errs = errors(&t);
+    let at: Vec<_> = errs.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(at, [(5, 13), (8, 34), (11, 24), (14, 24)], "{errs:?}");
+    assert!(
+        errs[0]
+            .2
+            .contains("\"hire.updated\" never matches: only hire.created events are acted on"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].2.contains("\"Hire.Updated\" never matches"),
+        "{errs:?}"
+    );
+    assert!(errs[2].2.contains("this rule never matches"), "{errs:?}");
+    assert!(
+        errs[3].2.contains("excluding it changes nothing"),
+        "{errs:?}"
+    );
+    let ok = one_condition("type: { in: [HIRE.CREATED] }");
+    assert_eq!(ok.evaluate(None, &hire_with(json!({}))).matched, ["r"]);
 }
 
 #[test]
@@ -982,6 +1040,25 @@ fn arb_rule() -> impl Strategy<Value = String> {
         0..5usize,
         proptest::collection::vec(value, 1..3),
     )
+        .prop_map(|(f, op, vals)| {
+            // Fields with a fixed set of values take only values from it (others are errors).
+            let vals: Vec<&str> = match f {
+                "job.employment_type" => vals
+                    .iter()
+                    .map(|v| match *v {
+                        "warehouse" => "contract",
+                        "a" => "intern",
+                        "3" => "other",
+                        v => v,
+                    })
+                    .collect(),
+                "type" => vec!["hire.created"; vals.len()],
+                _ => vals,
+            };
+            // `type` is hire.created for every hire rules see: `not_in` on it is an error.
+            let op = if f == "type" && op == 2 { 1 } else { op };
+            (f, op, vals)
+        })
         .prop_map(|(f, op, vals)| match op {
             0 => format!("{f}: {}", vals[0]),
             1 => format!("{f}: {{ in: [{}] }}", vals.join(", ")),
