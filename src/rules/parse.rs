@@ -294,7 +294,7 @@ fn parse_root(cx: &mut Ctx<'_>, map: &MarkedMappingNode) -> Vec<Rule> {
                     }
                     other => cx.at(
                         other.span(),
-                        "each rule is a mapping with `name`, `when`, `assign` and optionally `stop`",
+                        "each rule is a mapping with `name` and optionally `when`, `assign` and `stop`",
                     ),
                 }
             }
@@ -351,10 +351,8 @@ fn parse_rule(
 
     let mut conditions = Vec::new();
     match map.get_node("when") {
-        None => cx.at_map(
-            map,
-            "this rule has no `when` (write `when: {}` to match every hire)",
-        ),
+        // No `when` is the empty `when`: the rule matches every hire.
+        None => {}
         Some(Node::Mapping(w)) => {
             for (key, value) in w.iter() {
                 parse_condition(cx, key, value, &mut conditions);

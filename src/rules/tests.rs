@@ -247,6 +247,19 @@ fn empty_or_null_when_matches_every_hire() {
 }
 
 #[test]
+fn a_rule_without_when_matches_every_hire() {
+    let set = table(
+        "  - name: all\n    assign: { packs: [7] }\n  - name: some\n    when: { job.department: Retail }\n    assign: { packs: [8] }\n",
+    );
+    assert_eq!(set.evaluate(None, &hire_with(json!({}))).packs, [7]);
+    assert_eq!(
+        set.evaluate(Some("x"), &hire_with(json!({"job.department": "retail"})))
+            .packs,
+        [7, 8]
+    );
+}
+
+#[test]
 fn all_conditions_of_a_rule_must_hold() {
     let set = table(
         "  - name: r\n    when:\n      job.department: Warehouse\n      job.employment_type: part_time\n    assign: { packs: [1] }\n",
