@@ -15,6 +15,7 @@ both_backends!(
     unmappable_hire_lists_every_pointer,
     non_hire_events_are_ignored,
     restart_keeps_events_and_dedupe,
+    rule_metrics_count_accepted_hires_only,
 );
 
 async fn accepted_event_is_stored_with_its_plan(b: Backend) {
@@ -314,5 +315,42 @@ async fn restart_keeps_events_and_dedupe(b: Backend) {
         app.event(first["event_id"].as_str().unwrap()).await["status"],
         "accepted"
     );
+    app.stop().await;
+}
+
+async fn rule_metrics_count_accepted_hires_only(b: Backend) {
+    let db = TestDb::new(b).await;
+    // The metrics recorder is shared by every test in this process: a rule name of its own.
+    let rule = unique_id("counted").to_lowercase();
+    std::fs::write(
+        db.rules_path(),
+        format!(
+            "version: 1\nrules:\n  - name: {rule}\n    when: {{}}\n    assign: {{ packs: [101] }}\n"
+        ),
+    )
+    .unwrap();
+    let app = TestApp::start(db, without_delivery).await;
+    let id = unique_id("evt");
+    assert_eq!(app.post_sw(&hire(&id)).await.status(), 202);
+    assert_eq!(app.post_sw(&hire(&id)).await.status(), 200, "duplicate");
+    let mut changed = hire(&id);
+    changed["person"]["first_name"] = json!("Augusta");
+    assert_eq!(app.post_sw(&changed).await.status(), 409, "conflict");
+    let r = app
+        .admin_post("/v1/rules/evaluate", &hire(&unique_id("evt")))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["matched"], json!([rule]));
+
+    let metrics = app.metrics().await;
+    let counted: Vec<&str> = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("hirebridge_rules_matches_total{")
+                && l.contains(&format!("rule=\"{rule}\""))
+        })
+        .collect();
+    assert_eq!(counted.len(), 1, "{metrics}");
+    assert!(counted[0].ends_with(" 1"), "{}", counted[0]);
     app.stop().await;
 }
