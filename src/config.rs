@@ -211,13 +211,63 @@ pub struct SourceApiConfig {
 
 /// How a `generic` source authenticates: exactly one mode.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "AuthModes")]
 pub enum AuthConfig {
     StandardWebhooks(StandardWebhooksAuth),
     HmacSha256(HmacAuth),
     Jwt(JwtConfig),
     Bearer(BearerAuth),
     None(NoAuth),
+}
+
+/// The names of the auth modes, in the order the contract lists them.
+const AUTH_MODES: &str = "standard_webhooks, hmac_sha256, jwt, bearer, none";
+
+/// `auth` as written: every mode a key of its own, so that giving several (or none) is an
+/// error that names them rather than one mode silently winning. A mode set to null counts as
+/// not given, so an environment variable can unset one the file sets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthModes {
+    standard_webhooks: Option<StandardWebhooksAuth>,
+    hmac_sha256: Option<HmacAuth>,
+    jwt: Option<JwtConfig>,
+    bearer: Option<BearerAuth>,
+    none: Option<NoAuth>,
+}
+
+impl TryFrom<AuthModes> for AuthConfig {
+    type Error = String;
+
+    fn try_from(m: AuthModes) -> Result<Self, String> {
+        let mut given: Vec<(&str, AuthConfig)> = Vec::new();
+        if let Some(a) = m.standard_webhooks {
+            given.push(("standard_webhooks", AuthConfig::StandardWebhooks(a)));
+        }
+        if let Some(a) = m.hmac_sha256 {
+            given.push(("hmac_sha256", AuthConfig::HmacSha256(a)));
+        }
+        if let Some(a) = m.jwt {
+            given.push(("jwt", AuthConfig::Jwt(a)));
+        }
+        if let Some(a) = m.bearer {
+            given.push(("bearer", AuthConfig::Bearer(a)));
+        }
+        if let Some(a) = m.none {
+            given.push(("none", AuthConfig::None(a)));
+        }
+        if given.len() == 1
+            && let Some((_, mode)) = given.pop()
+        {
+            return Ok(mode);
+        }
+        let names: Vec<&str> = given.iter().map(|(n, _)| *n).collect();
+        Err(if names.is_empty() {
+            format!("exactly one of {AUTH_MODES} (no mode given)")
+        } else {
+            format!("exactly one of {AUTH_MODES} (given: {})", names.join(", "))
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -965,6 +1015,36 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn auth_takes_exactly_one_mode() {
+        let two = "sources:\n  acme:\n    kind: generic\n    auth:\n      standard_webhooks: { secret: \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }\n      bearer: { token: t }\n";
+        let err = Config::from_yaml(two).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "configuration: sources.acme.auth: exactly one of standard_webhooks, hmac_sha256, jwt, bearer, none (given: standard_webhooks, bearer)"
+        );
+        let err = Config::from_yaml("sources:\n  acme:\n    kind: generic\n    auth: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "configuration: sources.acme.auth: exactly one of standard_webhooks, hmac_sha256, jwt, bearer, none (no mode given)"
+        );
+        // The environment can switch modes by unsetting the file's.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(&file, two).unwrap();
+        let c = Config::load_with_env(
+            Some(&file),
+            env(&[("HIREBRIDGE__SOURCES__ACME__AUTH__STANDARD_WEBHOOKS", "null")]),
+        )
+        .unwrap();
+        assert!(
+            matches!(c.sources["acme"].auth, Some(AuthConfig::Bearer(_))),
+            "{c:?}"
+        );
     }
 
     #[test]
