@@ -380,7 +380,11 @@ impl Config {
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
             .collect();
         if !overrides.is_empty() {
-            fig = fig.merge(env_provider(overrides));
+            let sources: Vec<String> = match fig.find_value("sources") {
+                Ok(figment::value::Value::Dict(_, d)) => d.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            fig = fig.merge(env_provider(overrides, &sources)?);
         }
         Self::from_figment(fig)
     }
@@ -509,13 +513,13 @@ impl Config {
         for (name, src) in &self.sources {
             let base = format!("sources.{name}");
             if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+                || !name.chars().all(|ch| {
+                    ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_'
+                })
             {
                 return Err(invalid(
                     &base,
-                    "a source name is a URL segment: letters, digits, '-' and '_' only",
+                    "a source name is a URL segment: lower-case letters, digits, '-' and '_' only",
                 ));
             }
             if let Some(r) = &src.phone_region {
@@ -686,16 +690,48 @@ fn resolve(
 }
 
 /// Environment overrides: `HIREBRIDGE__CONNECTEAM__API_KEY=…` sets `connecteam.api_key`.
-fn env_provider(vars: Vec<(String, String)>) -> Serialized<serde_json::Value> {
+///
+/// Variable names are upper case and cannot contain `-`, so the level after `SOURCES` names
+/// the source whose name is equal once lower-cased with every `-` read as `_`:
+/// `HIREBRIDGE__SOURCES__ACME_HRIS__…` sets `sources.acme-hris` (or `sources.acme_hris`) when
+/// the file has it, and otherwise adds a source named `acme_hris`. `sources` are the names the
+/// defaults and the file give; matching two of them is an error.
+fn env_provider(
+    vars: Vec<(String, String)>,
+    sources: &[String],
+) -> Result<Serialized<serde_json::Value>, ConfigError> {
     let mut root = serde_json::Map::new();
     for (k, v) in vars {
-        let path: Vec<String> = k[ENV_PREFIX.len()..]
+        let mut path: Vec<String> = k[ENV_PREFIX.len()..]
             .split("__")
             .map(str::to_ascii_lowercase)
             .collect();
+        if let [section, name, ..] = path.as_mut_slice()
+            && section == "sources"
+        {
+            let wanted = name.replace('-', "_");
+            let matching: Vec<&String> = sources
+                .iter()
+                .filter(|s| s.to_ascii_lowercase().replace('-', "_") == wanted)
+                .collect();
+            match matching.as_slice() {
+                [] => *name = wanted,
+                [one] => name.clone_from(one),
+                several => {
+                    let names: Vec<&str> = several.iter().map(|s| s.as_str()).collect();
+                    return Err(invalid(
+                        k.as_str(),
+                        format!(
+                            "matches the sources {} (in variable names `-` is written `_`); rename one of them",
+                            names.join(" and ")
+                        ),
+                    ));
+                }
+            }
+        }
         insert_path(&mut root, &path, env_value(&v));
     }
-    Serialized::defaults(serde_json::Value::Object(root))
+    Ok(Serialized::defaults(serde_json::Value::Object(root)))
 }
 
 fn insert_path(
@@ -1044,6 +1080,76 @@ mod tests {
         assert!(
             matches!(c.sources["acme"].auth, Some(AuthConfig::Bearer(_))),
             "{c:?}"
+        );
+    }
+
+    #[test]
+    fn source_names_are_lower_case_url_segments() {
+        for bad in ["Acme", "acme hris", "acme.hris"] {
+            let err = Config::from_yaml(&format!(
+                "sources:\n  \"{bad}\":\n    kind: generic\n    auth: {{ bearer: {{ token: t }} }}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "configuration: sources.{bad}: a source name is a URL segment: lower-case letters, digits, '-' and '_' only"
+                )
+            );
+        }
+        Config::from_yaml(
+            "sources:\n  acme-hris_2:\n    kind: generic\n    auth: { bearer: { token: t } }\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn env_overrides_find_the_source_they_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            "sources:\n  acme-hris:\n    kind: generic\n    auth: { bearer: { token: from-file } }\n",
+        )
+        .unwrap();
+        let c = Config::load_with_env(
+            Some(&file),
+            env(&[
+                (
+                    "HIREBRIDGE__SOURCES__ACME_HRIS__AUTH__BEARER__TOKEN",
+                    "from-env",
+                ),
+                ("HIREBRIDGE__SOURCES__ACME_HRIS__PHONE_REGION", "GB"),
+                ("HIREBRIDGE__SOURCES__NEW_ONE__KIND", "generic"),
+                ("HIREBRIDGE__SOURCES__NEW_ONE__AUTH__BEARER__TOKEN", "n"),
+            ]),
+        )
+        .unwrap();
+        let names: Vec<&str> = c.sources.keys().map(String::as_str).collect();
+        assert_eq!(names, ["acme-hris", "new_one"]);
+        assert_eq!(c.phone_region_for("acme-hris"), "GB");
+        match &c.sources["acme-hris"].auth {
+            Some(AuthConfig::Bearer(b)) => {
+                assert_eq!(b.token.as_ref().unwrap().expose_secret(), "from-env");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Two sources that differ only in `-` and `_` cannot be told apart by a variable.
+        std::fs::write(
+            &file,
+            "sources:\n  acme-hris:\n    kind: generic\n    auth: { bearer: { token: a } }\n  acme_hris:\n    kind: generic\n    auth: { bearer: { token: b } }\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(
+            Some(&file),
+            env(&[("HIREBRIDGE__SOURCES__ACME_HRIS__PHONE_REGION", "GB")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("configuration: HIREBRIDGE__SOURCES__ACME_HRIS__PHONE_REGION: matches the sources acme-hris and acme_hris"),
+            "{err}"
         );
     }
 
