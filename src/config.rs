@@ -26,13 +26,28 @@ pub const ENV_PREFIX: &str = "HIREBRIDGE__";
 pub struct Config {
     pub listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
+    /// `database_url`, or read from the file `database_url_file` names (its password is a
+    /// secret); [`DEFAULT_DATABASE_URL`] when neither is given.
+    #[serde(skip_deserializing, default = "default_database_url")]
     pub database_url: DatabaseUrl,
+    /// `database_url` as written; moved into `database_url` once loaded.
+    #[serde(rename = "database_url", default)]
+    database_url_value: Option<DatabaseUrl>,
+    #[serde(default)]
+    database_url_file: Option<PathBuf>,
     pub rules_file: PathBuf,
     pub connecteam: ConnecteamConfig,
     pub delivery: DeliveryConfig,
     pub admin: AdminConfig,
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
+}
+
+/// The database when neither `database_url` nor `database_url_file` is given.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://hirebridge.db";
+
+fn default_database_url() -> DatabaseUrl {
+    DatabaseUrl::new(DEFAULT_DATABASE_URL)
 }
 
 /// A database URL whose `Debug`/`Display` hide the password.
@@ -332,7 +347,8 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
 pub const DEFAULTS_YAML: &str = r#"
 listen: "0.0.0.0:8080"
 metrics_listen: null
-database_url: "sqlite://hirebridge.db"
+database_url: null          # sqlite://hirebridge.db when neither this nor database_url_file is set
+database_url_file: null
 rules_file: "rules.yaml"
 connecteam:
   base_url: "https://api.connecteam.com"
@@ -412,6 +428,22 @@ impl Config {
 
     /// Replace every `*_file` with the secret it names.
     fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        match (
+            self.database_url_value.take(),
+            self.database_url_file.take(),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "database_url",
+                    "set database_url or database_url_file, not both",
+                ));
+            }
+            (Some(url), None) => self.database_url = url,
+            (None, Some(path)) => {
+                self.database_url = DatabaseUrl::new(read_secret_file("database_url_file", path)?);
+            }
+            (None, None) => self.database_url = default_database_url(),
+        }
         resolve(
             "connecteam.api_key",
             &mut self.connecteam.api_key,
@@ -675,18 +707,31 @@ fn resolve(
 ) -> Result<(), ConfigError> {
     if let Some(path) = file.take() {
         if value.is_some() {
-            return Err(invalid(key, "set the value or the _file, not both"));
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            return Err(invalid(key, format!("set {leaf} or {leaf}_file, not both")));
         }
-        let raw = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
-            key: format!("{key}_file"),
+        *value = Some(SecretString::from(read_secret_file(
+            &format!("{key}_file"),
             path,
-            source,
-        })?;
-        let trimmed = raw.strip_suffix('\n').unwrap_or(&raw);
-        let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
-        *value = Some(SecretString::from(trimmed.to_owned()));
+        )?));
     }
     Ok(())
+}
+
+/// The secret in a file (a Kubernetes Secret mount), without one trailing newline.
+fn read_secret_file(key: &str, path: PathBuf) -> Result<String, ConfigError> {
+    let mut raw = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+        key: key.to_owned(),
+        path,
+        source,
+    })?;
+    if raw.ends_with('\n') {
+        raw.pop();
+        if raw.ends_with('\r') {
+            raw.pop();
+        }
+    }
+    Ok(raw)
 }
 
 /// Environment overrides: `HIREBRIDGE__CONNECTEAM__API_KEY=…` sets `connecteam.api_key`.
@@ -1151,6 +1196,49 @@ mod tests {
             err.starts_with("configuration: HIREBRIDGE__SOURCES__ACME_HRIS__PHONE_REGION: matches the sources acme-hris and acme_hris"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn database_url_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("database-url");
+        std::fs::write(&f, "postgres://hb:hunter2@db:5432/hb\n").unwrap();
+        let c = Config::from_yaml(&format!("database_url_file: {}\n", f.display())).unwrap();
+        assert_eq!(c.database_url.expose(), "postgres://hb:hunter2@db:5432/hb");
+        assert!(c.database_url.is_postgres());
+        let shown = format!("{c:?} {}", c.database_url);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://hb:***@db:5432/hb"), "{shown}");
+
+        let c = Config::load_with_env(
+            None,
+            env(&[("HIREBRIDGE__DATABASE_URL_FILE", &f.display().to_string())]),
+        )
+        .unwrap();
+        assert_eq!(c.database_url.expose(), "postgres://hb:hunter2@db:5432/hb");
+
+        let err = Config::from_yaml(&format!(
+            "database_url: sqlite://x.db\ndatabase_url_file: {}\n",
+            f.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "configuration: database_url: set database_url or database_url_file, not both"
+        );
+        let err = Config::from_yaml("database_url_file: /nonexistent/database-url\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "configuration: database_url_file: cannot read /nonexistent/database-url"
+            ),
+            "{err}"
+        );
+        // Without either, the built-in default.
+        let c = Config::from_yaml("listen: 127.0.0.1:1\n").unwrap();
+        assert_eq!(c.database_url.expose(), DEFAULT_DATABASE_URL);
     }
 
     #[test]
