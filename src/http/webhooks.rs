@@ -67,6 +67,15 @@ pub async fn receive(
             rejected(name, "malformed");
             return Err(Problem::bad_request("malformed-event", m));
         }
+        Err(NormalizeError::InvalidHeaders(errors)) => {
+            rejected(name, "invalid_header");
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-header",
+                "invalid request headers",
+            )
+            .with_errors(errors));
+        }
         Err(NormalizeError::Unmappable(errors)) => {
             rejected(name, "unmappable");
             return Err(Problem::unprocessable(

@@ -10,6 +10,7 @@ both_backends!(
     exact_repeat_is_a_duplicate_with_the_original_id,
     same_key_different_body_is_a_conflict,
     idempotency_key_header_is_the_dedupe_key,
+    unusable_idempotency_key_is_a_400,
     concurrent_identical_requests_make_one_event,
     errors_are_problems_with_the_right_status,
     unmappable_hire_lists_every_pointer,
@@ -158,6 +159,67 @@ async fn idempotency_key_header_is_the_dedupe_key(b: Backend) {
             .unwrap()
             .starts_with("idem_")
     );
+    app.stop().await;
+}
+
+async fn unusable_idempotency_key_is_a_400(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let body = hire(&unique_id("evt"));
+    let cases = [
+        ("k".repeat(256), "is 256 bytes long; at most 255"),
+        ("two words".to_owned(), "visible ASCII characters only"),
+        ("caf\u{e9}-1".to_owned(), "visible ASCII characters only"),
+        (String::new(), "is empty"),
+    ];
+    for (key, message) in cases {
+        let r = app
+            .post_open(&body, &[("idempotency-key", key.clone())])
+            .await;
+        assert_eq!(r.status(), 400, "{key:?}");
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "application/problem+json"
+        );
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["type"], "urn:hirebridge:problem:invalid-header", "{p}");
+        assert_eq!(p["status"], 400);
+        let errors = p["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{p}");
+        assert_eq!(errors[0]["pointer"], "/headers/idempotency-key");
+        assert!(
+            errors[0]["message"].as_str().unwrap().contains(message),
+            "{key:?}: {p}"
+        );
+    }
+    // Sent twice is as unusable.
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let r = app
+        .post_raw(
+            "open",
+            &bytes,
+            &[
+                ("content-type", "application/json".to_owned()),
+                ("idempotency-key", "a".to_owned()),
+                ("idempotency-key", "b".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["message"], "must be sent once");
+    // Nothing was stored under the body's event_id instead.
+    let listed: Value = app
+        .admin_get("/v1/events?source=open")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["events"], json!([]));
+    // The longest usable key is accepted.
+    let r = app
+        .post_open(&body, &[("idempotency-key", "k".repeat(255))])
+        .await;
+    assert_eq!(r.status(), 202);
     app.stop().await;
 }
 
