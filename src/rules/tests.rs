@@ -792,7 +792,14 @@ fn cli_eval_prints_the_plan_or_the_event_errors() {
     let event = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hire.json");
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(
-        cli::eval(&rules, Some(&event), Some("acme-hris"), &mut out, &mut err),
+        cli::eval(
+            &rules,
+            Some(&event),
+            Some("acme-hris"),
+            "US",
+            &mut out,
+            &mut err
+        ),
         0,
         "{}",
         String::from_utf8_lossy(&err)
@@ -812,11 +819,75 @@ fn cli_eval_prints_the_plan_or_the_event_errors() {
     )
     .unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(cli::eval(&rules, Some(&bad), None, &mut out, &mut err), 1);
+    assert_eq!(
+        cli::eval(&rules, Some(&bad), None, "US", &mut out, &mut err),
+        1
+    );
     let err = String::from_utf8(err).unwrap();
     assert!(err.contains("/event_id: is required"), "{err}");
     assert!(err.contains("/person/last_name: is required"), "{err}");
     assert!(out.is_empty());
+}
+
+#[test]
+fn cli_eval_reads_phone_numbers_with_the_region_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "version: 1\nrules:\n  - name: london office\n    when: { person.phone: \"+442079460958\" }\n    assign: { packs: [7] }\n",
+    )
+    .unwrap();
+    let event = dir.path().join("hire.json");
+    std::fs::write(
+        &event,
+        r#"{"event_id": "e1", "type": "hire.created",
+            "person": {"first_name": "A", "last_name": "B", "phone": "020 7946 0958"}}"#,
+    )
+    .unwrap();
+    let run = |region: &str| {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = cli::eval(&rules, Some(&event), Some("uk"), region, &mut out, &mut err);
+        let plan: Option<serde_json::Value> = serde_json::from_slice(&out).ok();
+        (code, plan.map(|p| p["matched"].clone()))
+    };
+    assert_eq!(run("GB"), (0, Some(json!(["london office"]))));
+    assert_ne!(run("US"), (0, Some(json!(["london office"]))));
+
+    // --phone-region, else the configuration's region for the source, else US.
+    assert_eq!(
+        cli::eval_phone_region(None, None, Some("uk")).unwrap(),
+        "US"
+    );
+    assert_eq!(
+        cli::eval_phone_region(Some("GB"), None, None).unwrap(),
+        "GB"
+    );
+    assert!(
+        cli::eval_phone_region(Some("XX"), None, None)
+            .unwrap_err()
+            .contains("--phone-region XX")
+    );
+    let config = dir.path().join("hirebridge.yaml");
+    std::fs::write(
+        &config,
+        "connecteam: { default_phone_region: DE }\nsources:\n  uk:\n    kind: generic\n    phone_region: GB\n    auth: { bearer: { token: t } }\n",
+    )
+    .unwrap();
+    let from = |explicit: Option<&str>, source: Option<&str>| {
+        cli::eval_phone_region(explicit, Some(&config), source).unwrap()
+    };
+    assert_eq!(from(None, Some("uk")), "GB");
+    assert_eq!(from(None, Some("elsewhere")), "DE");
+    assert_eq!(from(None, None), "DE");
+    assert_eq!(from(Some("FR"), Some("uk")), "FR");
+    assert_eq!(
+        run(&from(None, Some("uk"))),
+        (0, Some(json!(["london office"])))
+    );
+    let err =
+        cli::eval_phone_region(None, Some(&dir.path().join("missing.yaml")), None).unwrap_err();
+    assert!(err.contains("does not exist"), "{err}");
 }
 
 // ---------------------------------------------------------------- reload
