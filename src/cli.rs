@@ -1,5 +1,6 @@
 //! The command line: `serve`, `migrate`, `rules check|eval`, `simulate-connecteam`, `healthcheck`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -76,6 +77,14 @@ pub enum RulesCommand {
         /// The source name the event is evaluated as coming from (for `source` conditions).
         #[arg(long)]
         source: Option<String>,
+        /// Region (ISO 3166, e.g. GB) for phone numbers written without a country code.
+        /// Default: with --config, the --source's phone_region or else
+        /// connecteam.default_phone_region, as the service reads them; otherwise US.
+        #[arg(long, value_name = "CC")]
+        phone_region: Option<String>,
+        /// The service's configuration file, to read phone numbers as the service would.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -119,7 +128,26 @@ pub fn main() -> ExitCode {
                     file,
                     event,
                     source,
-                } => crate::rules::cli::eval(&file, event.as_deref(), source.as_deref(), out, err),
+                    phone_region,
+                    config,
+                } => match crate::rules::cli::eval_phone_region(
+                    phone_region.as_deref(),
+                    config.as_deref(),
+                    source.as_deref(),
+                ) {
+                    Ok(region) => crate::rules::cli::eval(
+                        &file,
+                        event.as_deref(),
+                        source.as_deref(),
+                        &region,
+                        out,
+                        err,
+                    ),
+                    Err(message) => {
+                        let _ = writeln!(err, "{message}");
+                        1
+                    }
+                },
             };
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }

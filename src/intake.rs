@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::connecteam::idempotency_key;
-use crate::rules::{Plan, RuleSet};
+use crate::rules::{Matches, Plan, RuleSet};
 use crate::sources::Normalized;
 use crate::store::{EventStatus, NewEvent, NewOperation, OperationKind, OperationStatus};
 
@@ -30,24 +30,48 @@ pub fn build_event(
     raw_body: &serde_json::Value,
     received_at_ms: i64,
 ) -> NewEvent {
+    prepare_event(
+        source,
+        normalized,
+        fingerprint,
+        rules,
+        raw_body,
+        received_at_ms,
+    )
+    .0
+}
+
+/// [`build_event`], plus the rules the hire matched, to be recorded ([`Matches::record`]) only
+/// once the store has accepted the event.
+pub fn prepare_event(
+    source: &str,
+    normalized: Normalized,
+    fingerprint: String,
+    rules: &RuleSet,
+    raw_body: &serde_json::Value,
+    received_at_ms: i64,
+) -> (NewEvent, Matches) {
     let id = new_event_id();
     match normalized {
-        Normalized::Ignored { dedupe_key, .. } => NewEvent {
-            id,
-            source: source.to_owned(),
-            dedupe_key,
-            fingerprint,
-            received_at_ms,
-            status: EventStatus::Ignored,
-            hire: raw_body.to_string(),
-            plan: None,
-            rules_version: None,
-            operations: Vec::new(),
-        },
-        Normalized::Hire { hire, dedupe_key } => {
-            let plan = rules.evaluate(Some(source), &hire);
-            let operations = vec![first_operation(&id)];
+        Normalized::Ignored { dedupe_key, .. } => (
             NewEvent {
+                id,
+                source: source.to_owned(),
+                dedupe_key,
+                fingerprint,
+                received_at_ms,
+                status: EventStatus::Ignored,
+                hire: raw_body.to_string(),
+                plan: None,
+                rules_version: None,
+                operations: Vec::new(),
+            },
+            Matches::default(),
+        ),
+        Normalized::Hire { hire, dedupe_key } => {
+            let (plan, matches) = rules.evaluate_for_intake(Some(source), &hire);
+            let operations = vec![first_operation(&id)];
+            let event = NewEvent {
                 source: source.to_owned(),
                 dedupe_key,
                 fingerprint,
@@ -58,7 +82,8 @@ pub fn build_event(
                 rules_version: Some(plan.rules_version.clone()),
                 operations,
                 id,
-            }
+            };
+            (event, matches)
         }
     }
 }

@@ -67,6 +67,15 @@ pub async fn receive(
             rejected(name, "malformed");
             return Err(Problem::bad_request("malformed-event", m));
         }
+        Err(NormalizeError::InvalidHeaders(errors)) => {
+            rejected(name, "invalid_header");
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-header",
+                "invalid request headers",
+            )
+            .with_errors(errors));
+        }
         Err(NormalizeError::Unmappable(errors)) => {
             rejected(name, "unmappable");
             return Err(Problem::unprocessable(
@@ -81,7 +90,8 @@ pub async fn receive(
     let ignored = matches!(normalized, Normalized::Ignored { .. });
     let fingerprint = intake::fingerprint(&value);
     let rules = state.rules.current();
-    let event = intake::build_event(name, normalized, fingerprint, &rules.set, &value, now_ms());
+    let (event, matches) =
+        intake::prepare_event(name, normalized, fingerprint, &rules.set, &value, now_ms());
 
     let outcome = state.intake.submit(event).await.map_err(Problem::from)?;
     let (status, body, label) = match outcome {
@@ -92,6 +102,8 @@ pub async fn receive(
         ),
         IntakeOutcome::Accepted { event_id } => {
             tracing::info!(source = name, event_id = %event_id, "event accepted");
+            // Only a hire the store accepted counts: not repeats, conflicts or dry runs.
+            matches.record();
             if let Some(w) = &state.engine_wake {
                 w.notify_one();
             }

@@ -8,8 +8,36 @@ use std::path::Path;
 use super::RuleSet;
 use crate::domain::Hire;
 
-/// The phone region `eval` reads numbers without a country code with.
-const EVAL_PHONE_REGION: &str = "US";
+/// The phone region `eval` reads numbers without a country code with, when neither
+/// `--phone-region` nor `--config` says otherwise.
+pub const DEFAULT_EVAL_PHONE_REGION: &str = "US";
+
+/// The phone region for `rules eval`, as the service would choose it: `explicit`
+/// (`--phone-region`) when given; else, with a configuration file (`--config`), the `source`'s
+/// `phone_region`, falling back to `connecteam.default_phone_region` (also without `source`);
+/// else US. Errors are one printable line.
+pub fn eval_phone_region(
+    explicit: Option<&str>,
+    config: Option<&Path>,
+    source: Option<&str>,
+) -> Result<String, String> {
+    if let Some(region) = explicit {
+        return match region.parse::<phonenumber::country::Id>() {
+            Ok(_) => Ok(region.to_owned()),
+            Err(_) => Err(format!(
+                "--phone-region {region}: not an ISO 3166 region code (such as US or GB)"
+            )),
+        };
+    }
+    let Some(path) = config else {
+        return Ok(DEFAULT_EVAL_PHONE_REGION.to_owned());
+    };
+    let cfg = crate::config::Config::load(Some(path)).map_err(|e| e.to_string())?;
+    Ok(match source {
+        Some(name) => cfg.phone_region_for(name).to_owned(),
+        None => cfg.connecteam.default_phone_region.clone(),
+    })
+}
 
 /// Validate a table: exit 0 with `FILE: ok (N rules, version V)` on `out`, or every error as
 /// `FILE:LINE:COL: message` on `err` and exit 1.
@@ -35,11 +63,14 @@ pub fn check(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 
 /// Print the plan `file` gives the canonical hire in `event` (`None` or `-`: standard input) as
 /// pretty JSON — the same object `POST /v1/rules/evaluate` answers. `source` plays the source
-/// name for `source` conditions. Table errors or an invalid event print their errors, exit 1.
+/// name for `source` conditions; phone numbers without a country code are read with
+/// `phone_region` (see [`eval_phone_region`]). Table errors or an invalid event print their
+/// errors, exit 1.
 pub fn eval(
     file: &Path,
     event: Option<&Path>,
     source: Option<&str>,
+    phone_region: &str,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
@@ -69,7 +100,7 @@ pub fn eval(
             return 1;
         }
     };
-    let hire = match Hire::from_json(&value, EVAL_PHONE_REGION) {
+    let hire = match Hire::from_json(&value, phone_region) {
         Ok(h) => h,
         Err(field_errors) => {
             for fe in field_errors {

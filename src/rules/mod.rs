@@ -300,9 +300,26 @@ impl RuleSet {
 
     /// The plan for one hire. `source` is the name of the source the event came in through
     /// (`None`: unknown, so `source` conditions see a missing field). Never fails: a table that
-    /// loaded can evaluate any hire.
+    /// loaded can evaluate any hire. Side-effect free: dry runs use it as they are.
     pub fn evaluate(&self, source: Option<&str>, hire: &Hire) -> Plan {
-        metrics::counter!("hirebridge_rules_evaluations_total").increment(1);
+        self.evaluate_with(source, hire, |_| {})
+    }
+
+    /// [`RuleSet::evaluate`], plus the rules that matched for the metrics, which intake records
+    /// with [`Matches::record`] once the store has accepted the hire — so duplicates, conflicts
+    /// and failed commits are not counted.
+    pub fn evaluate_for_intake(&self, source: Option<&str>, hire: &Hire) -> (Plan, Matches) {
+        let mut matches = Matches::default();
+        let plan = self.evaluate_with(source, hire, |name| matches.0.push(Arc::clone(name)));
+        (plan, matches)
+    }
+
+    fn evaluate_with(
+        &self,
+        source: Option<&str>,
+        hire: &Hire,
+        mut on_match: impl FnMut(&Arc<str>),
+    ) -> Plan {
         let mut plan = Plan {
             rules_version: self.version.clone(),
             matched: Vec::new(),
@@ -315,8 +332,7 @@ impl RuleSet {
             if !rule.matches(source, hire) {
                 continue;
             }
-            metrics::counter!("hirebridge_rules_matches_total", "rule" => Arc::clone(&rule.name))
-                .increment(1);
+            on_match(&rule.name);
             plan.matched.push(rule.name.to_string());
             for &p in &rule.packs {
                 if seen_packs.insert(p) {
@@ -333,6 +349,23 @@ impl RuleSet {
             }
         }
         plan
+    }
+}
+
+/// The rules one hire's plan matched (their names, shared with the table: no allocation per
+/// name), kept until the hire is known to be accepted.
+#[derive(Debug, Default)]
+pub struct Matches(Vec<Arc<str>>);
+
+impl Matches {
+    /// Count one accepted hire: `hirebridge_rules_evaluations_total`, and
+    /// `hirebridge_rules_matches_total{rule}` for each rule it matched.
+    pub fn record(&self) {
+        metrics::counter!("hirebridge_rules_evaluations_total").increment(1);
+        for name in &self.0 {
+            metrics::counter!("hirebridge_rules_matches_total", "rule" => Arc::clone(name))
+                .increment(1);
+        }
     }
 }
 

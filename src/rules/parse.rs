@@ -11,7 +11,8 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, LoaderOptions, Marker, Node, Span};
 
 use super::{Balance, Condition, Field, Op, PolicyGrant, Rule, RuleError, RuleErrors, Unit};
-use crate::domain::hire::{JOB_FIELDS, PERSON_FIELDS};
+use crate::domain::EmploymentType;
+use crate::domain::hire::{HIRE_CREATED, JOB_FIELDS, PERSON_FIELDS};
 
 const TOP_KEYS: &[&str] = &["version", "rules"];
 const RULE_KEYS: &[&str] = &["name", "when", "assign", "stop"];
@@ -87,6 +88,16 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Rule>, RuleErrors> {
             return Err(RuleErrors(cx.errors));
         }
     };
+    // The tree keeps the last of duplicate keys; each duplicate is one error among the others,
+    // and the rest of the table is still checked.
+    for d in duplicate_keys(text) {
+        cx.errors.push(RuleError {
+            file: cx.file.to_owned(),
+            line: d.line,
+            column: d.column,
+            message: format!("duplicate key `{}` (first at line {})", d.key, d.first_line),
+        });
+    }
     let rules = match root.as_mapping() {
         Some(map) => parse_root(&mut cx, map),
         None => {
@@ -109,11 +120,109 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Rule>, RuleErrors> {
 /// must never take the service down: a panic is turned into an error at the top of the file.
 fn load_yaml(text: &str) -> Result<Node, Option<LoadError>> {
     let options = LoaderOptions::default()
-        .error_on_duplicate_keys(true)
+        .error_on_duplicate_keys(false)
         .prevent_coercion(true);
     std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, options))
         .map_err(|_| None)?
         .map_err(Some)
+}
+
+/// A key given twice in one mapping.
+struct DuplicateKey {
+    key: String,
+    line: usize,
+    column: usize,
+    first_line: usize,
+}
+
+/// Every duplicate key of a document that loaded, in file order. The loader can only stop at
+/// the first one, so the parser's events are walked once more to find them all.
+fn duplicate_keys(text: &str) -> Vec<DuplicateKey> {
+    let mut finder = DuplicateFinder {
+        stack: Vec::new(),
+        found: Vec::new(),
+    };
+    let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // A scan error cannot happen here: the same text loaded already.
+        let _ = yaml_rust2::parser::Parser::new_from_str(text).load(&mut finder, false);
+    }));
+    if walked.is_err() {
+        return Vec::new();
+    }
+    finder.found
+}
+
+enum Frame {
+    Sequence,
+    Mapping {
+        /// Each key seen so far, with its line.
+        keys: HashMap<String, usize>,
+        /// The next scalar is a key (not a value).
+        awaiting_key: bool,
+    },
+}
+
+struct DuplicateFinder {
+    stack: Vec<Frame>,
+    found: Vec<DuplicateKey>,
+}
+
+impl DuplicateFinder {
+    /// A value ended: the mapping it belongs to waits for its next key.
+    fn value_done(&mut self) {
+        if let Some(Frame::Mapping { awaiting_key, .. }) = self.stack.last_mut() {
+            *awaiting_key = true;
+        }
+    }
+}
+
+impl yaml_rust2::parser::MarkedEventReceiver for DuplicateFinder {
+    fn on_event(&mut self, ev: yaml_rust2::Event, mark: yaml_rust2::scanner::Marker) {
+        use yaml_rust2::Event;
+        match ev {
+            Event::MappingStart(..) => {
+                if let Some(Frame::Mapping { awaiting_key, .. }) = self.stack.last_mut() {
+                    // A mapping as a key is refused by the loader; here it only counts as one.
+                    *awaiting_key = false;
+                }
+                self.stack.push(Frame::Mapping {
+                    keys: HashMap::new(),
+                    awaiting_key: true,
+                });
+            }
+            Event::SequenceStart(..) => {
+                if let Some(Frame::Mapping { awaiting_key, .. }) = self.stack.last_mut() {
+                    *awaiting_key = false;
+                }
+                self.stack.push(Frame::Sequence);
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+                self.value_done();
+            }
+            Event::Scalar(value, ..) => match self.stack.last_mut() {
+                Some(Frame::Mapping { keys, awaiting_key }) if *awaiting_key => {
+                    *awaiting_key = false;
+                    // The same position the loader gives a key: 1-based line and column.
+                    let (line, column) = (mark.line(), mark.col() + 1);
+                    match keys.get(&value) {
+                        Some(&first_line) => self.found.push(DuplicateKey {
+                            key: value,
+                            line,
+                            column,
+                            first_line,
+                        }),
+                        None => {
+                            keys.insert(value, line);
+                        }
+                    }
+                }
+                _ => self.value_done(),
+            },
+            Event::Alias(_) => self.value_done(),
+            _ => {}
+        }
+    }
 }
 
 fn yaml_error(cx: &mut Ctx<'_>, e: &Option<LoadError>) {
@@ -185,7 +294,7 @@ fn parse_root(cx: &mut Ctx<'_>, map: &MarkedMappingNode) -> Vec<Rule> {
                     }
                     other => cx.at(
                         other.span(),
-                        "each rule is a mapping with `name`, `when`, `assign` and optionally `stop`",
+                        "each rule is a mapping with `name` and optionally `when`, `assign` and `stop`",
                     ),
                 }
             }
@@ -242,10 +351,8 @@ fn parse_rule(
 
     let mut conditions = Vec::new();
     match map.get_node("when") {
-        None => cx.at_map(
-            map,
-            "this rule has no `when` (write `when: {}` to match every hire)",
-        ),
+        // No `when` is the empty `when`: the rule matches every hire.
+        None => {}
         Some(Node::Mapping(w)) => {
             for (key, value) in w.iter() {
                 parse_condition(cx, key, value, &mut conditions);
@@ -339,7 +446,9 @@ fn parse_condition(
             "a condition needs a value (a missing field only matches `not_in`)",
         ),
         Node::Scalar(s) => {
-            if let Some(field) = field {
+            if let Some(field) = field
+                && check_choice(cx, &field, "equals", s)
+            {
                 out.push(Condition {
                     field,
                     op: Op::Equals(fold_case(s.as_str())),
@@ -358,7 +467,7 @@ fn parse_condition(
                 );
             }
             for (op, arg) in ops.iter() {
-                if let Some(op) = parse_op(cx, op, arg)
+                if let Some(op) = parse_op(cx, field.as_ref(), op, arg)
                     && let Some(field) = &field
                 {
                     out.push(Condition {
@@ -371,7 +480,12 @@ fn parse_condition(
     }
 }
 
-fn parse_op(cx: &mut Ctx<'_>, op: &MarkedScalarNode, arg: &Node) -> Option<Op> {
+fn parse_op(
+    cx: &mut Ctx<'_>,
+    field: Option<&Field>,
+    op: &MarkedScalarNode,
+    arg: &Node,
+) -> Option<Op> {
     match op.as_str() {
         name @ ("in" | "not_in") => {
             let Node::Sequence(seq) = arg else {
@@ -385,7 +499,13 @@ fn parse_op(cx: &mut Ctx<'_>, op: &MarkedScalarNode, arg: &Node) -> Option<Op> {
             let mut ok = true;
             for item in seq.iter() {
                 match item {
-                    Node::Scalar(s) if !is_null(item) => values.push(fold_case(s.as_str())),
+                    Node::Scalar(s) if !is_null(item) => {
+                        if field.is_none_or(|f| check_choice(cx, f, name, s)) {
+                            values.push(fold_case(s.as_str()));
+                        } else {
+                            ok = false;
+                        }
+                    }
                     other => {
                         cx.at(
                             other.span(),
@@ -453,6 +573,49 @@ fn parse_op(cx: &mut Ctx<'_>, op: &MarkedScalarNode, arg: &Node) -> Option<Op> {
             );
             None
         }
+    }
+}
+
+/// Fields whose values come from a fixed set: a rule value outside it can never be met, so it
+/// is an error rather than a rule that silently never matches. `op` is `equals`, `in` or
+/// `not_in`. Reports the value and returns false when it is not one the field can take.
+fn check_choice(cx: &mut Ctx<'_>, field: &Field, op: &str, value: &MarkedScalarNode) -> bool {
+    let v = fold_case(value.as_str());
+    match field {
+        Field::Hire(path) if path == "job.employment_type" => {
+            if EmploymentType::ALL.iter().any(|t| t.as_str() == v) {
+                return true;
+            }
+            let valid: Vec<&str> = EmploymentType::ALL.iter().map(|t| t.as_str()).collect();
+            cx.at(
+                value.span(),
+                format!(
+                    "{:?} is not an employment type, so it never matches: use one of {} (upper/lower case does not matter)",
+                    value.as_str(),
+                    valid.join(", ")
+                ),
+            );
+            false
+        }
+        Field::Type => {
+            let message = match (op, v == HIRE_CREATED) {
+                ("not_in", true) => format!(
+                    "`type` is {HIRE_CREATED} for every hire rules are applied to, so excluding it means this rule never matches"
+                ),
+                ("not_in", false) => format!(
+                    "{:?} is never the type of a hire rules are applied to (only {HIRE_CREATED} events are acted on), so excluding it changes nothing; remove it",
+                    value.as_str()
+                ),
+                (_, true) => return true,
+                (_, false) => format!(
+                    "{:?} never matches: only {HIRE_CREATED} events are acted on, so rules only ever see type {HIRE_CREATED}",
+                    value.as_str()
+                ),
+            };
+            cx.at(value.span(), message);
+            false
+        }
+        _ => true,
     }
 }
 

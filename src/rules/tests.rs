@@ -211,7 +211,6 @@ fn every_operator_matches_as_documented() {
         ),
         // type, person.*
         ("type: HIRE.CREATED", json!({}), true),
-        ("type: { in: [hire.updated] }", json!({}), false),
         ("person.email: ADA@example.com", json!({}), true),
         ("person.phone: { glob: \"+1*\" }", json!({}), false),
     ];
@@ -245,6 +244,19 @@ fn empty_or_null_when_matches_every_hire() {
         ));
         assert_eq!(set.evaluate(None, &h).packs, [7], "{when}");
     }
+}
+
+#[test]
+fn a_rule_without_when_matches_every_hire() {
+    let set = table(
+        "  - name: all\n    assign: { packs: [7] }\n  - name: some\n    when: { job.department: Retail }\n    assign: { packs: [8] }\n",
+    );
+    assert_eq!(set.evaluate(None, &hire_with(json!({}))).packs, [7]);
+    assert_eq!(
+        set.evaluate(Some("x"), &hire_with(json!({"job.department": "retail"})))
+            .packs,
+        [7, 8]
+    );
 }
 
 #[test]
@@ -577,6 +589,65 @@ fn error_unknown_field_prefix() {
 }
 
 #[test]
+fn error_employment_type_value_outside_the_fixed_set() {
+    let t = format!("{HEAD}  - name: a\n    when:\n      job.employment_type: full-time\n");
+    assert_one_error(
+        &t,
+        5,
+        28,
+        "\"full-time\" is not an employment type, so it never matches: use one of full_time, part_time, contract, temporary, intern, other",
+    );
+    // Every value of `in` and `not_in` too; case does not matter, as when matching.
+    let t = format!(
+        "{HEAD}  - name: a\n    when:\n      job.employment_type: {{ in: [Full_Time, seasonal] }}\n  - name: b\n    when:\n      job.employment_type: {{ not_in: [PART_TIME, fulltime] }}\n"
+    );
+    let errs = errors(&t);
+    let at: Vec<_> = errs.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(at, [(5, 46), (8, 50)], "{errs:?}");
+    assert!(
+        errs[0]
+            .2
+            .starts_with("\"seasonal\" is not an employment type"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1]
+            .2
+            .starts_with("\"fulltime\" is not an employment type"),
+        "{errs:?}"
+    );
+    let ok = one_condition("job.employment_type: { in: [FULL_TIME, Contract, intern] }");
+    assert_eq!(ok.evaluate(None, &hire_with(json!({}))).matched, ["r"]);
+}
+
+#[test]
+fn error_type_value_other_than_hire_created() {
+    let t = format!(
+        "{HEAD}  - name: a\n    when:\n      type: hire.updated\n  - name: b\n    when:\n      type: {{ in: [hire.created, Hire.Updated] }}\n  - name: c\n    when:\n      type: {{ not_in: [hire.created] }}\n  - name: d\n    when:\n      type: {{ not_in: [ping] }}\n"
+    );
+    let errs = errors(&t);
+    let at: Vec<_> = errs.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(at, [(5, 13), (8, 34), (11, 24), (14, 24)], "{errs:?}");
+    assert!(
+        errs[0]
+            .2
+            .contains("\"hire.updated\" never matches: only hire.created events are acted on"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].2.contains("\"Hire.Updated\" never matches"),
+        "{errs:?}"
+    );
+    assert!(errs[2].2.contains("this rule never matches"), "{errs:?}");
+    assert!(
+        errs[3].2.contains("excluding it changes nothing"),
+        "{errs:?}"
+    );
+    let ok = one_condition("type: { in: [HIRE.CREATED] }");
+    assert_eq!(ok.evaluate(None, &hire_with(json!({}))).matched, ["r"]);
+}
+
+#[test]
 fn error_version_must_be_1() {
     assert_one_error("version: 2\nrules: []\n", 1, 10, "`version` must be 1");
     assert_one_error("rules: []\n", 1, 1, "`version: 1` is required");
@@ -644,6 +715,31 @@ fn every_error_comes_out_of_one_pass_in_file_order() {
 }
 
 #[test]
+fn duplicate_keys_are_errors_among_the_others() {
+    let text = "version: 1\nrules:\n  - name: a\n    when:\n      job.title: { like: x }\n    assign:\n      packs: [0]\n      policies:\n        - { id: p, balance: 3 }\n    name: b\n";
+    let errs = errors(text);
+    let at: Vec<_> = errs.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(at, [(5, 20), (7, 15), (9, 29), (10, 5)], "{errs:?}");
+    assert!(errs[0].2.contains("unknown operator `like`"), "{errs:?}");
+    assert!(errs[1].2.contains("pack id \"0\""), "{errs:?}");
+    assert!(errs[2].2.contains("a balance needs a unit"), "{errs:?}");
+    assert_eq!(errs[3].2, "duplicate key `name` (first at line 3)");
+    // Every duplicate is reported, at any depth, each with the line of its first use.
+    let errs = errors(
+        "version: 1\nversion: 1\nrules:\n  - name: a\n    when: { job.title: x, job.title: y }\n    assign: { packs: [1], packs: [2] }\n",
+    );
+    let got: Vec<_> = errs.iter().map(|(l, c, m)| (*l, *c, m.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (2, 1, "duplicate key `version` (first at line 1)"),
+            (5, 27, "duplicate key `job.title` (first at line 5)"),
+            (6, 27, "duplicate key `packs` (first at line 6)"),
+        ]
+    );
+}
+
+#[test]
 fn load_reports_an_unreadable_file() {
     let err = RuleSet::load(Path::new("/nonexistent/rules.yaml")).unwrap_err();
     assert_eq!(err.0.len(), 1);
@@ -696,7 +792,14 @@ fn cli_eval_prints_the_plan_or_the_event_errors() {
     let event = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hire.json");
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(
-        cli::eval(&rules, Some(&event), Some("acme-hris"), &mut out, &mut err),
+        cli::eval(
+            &rules,
+            Some(&event),
+            Some("acme-hris"),
+            "US",
+            &mut out,
+            &mut err
+        ),
         0,
         "{}",
         String::from_utf8_lossy(&err)
@@ -716,11 +819,75 @@ fn cli_eval_prints_the_plan_or_the_event_errors() {
     )
     .unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(cli::eval(&rules, Some(&bad), None, &mut out, &mut err), 1);
+    assert_eq!(
+        cli::eval(&rules, Some(&bad), None, "US", &mut out, &mut err),
+        1
+    );
     let err = String::from_utf8(err).unwrap();
     assert!(err.contains("/event_id: is required"), "{err}");
     assert!(err.contains("/person/last_name: is required"), "{err}");
     assert!(out.is_empty());
+}
+
+#[test]
+fn cli_eval_reads_phone_numbers_with_the_region_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "version: 1\nrules:\n  - name: london office\n    when: { person.phone: \"+442079460958\" }\n    assign: { packs: [7] }\n",
+    )
+    .unwrap();
+    let event = dir.path().join("hire.json");
+    std::fs::write(
+        &event,
+        r#"{"event_id": "e1", "type": "hire.created",
+            "person": {"first_name": "A", "last_name": "B", "phone": "020 7946 0958"}}"#,
+    )
+    .unwrap();
+    let run = |region: &str| {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = cli::eval(&rules, Some(&event), Some("uk"), region, &mut out, &mut err);
+        let plan: Option<serde_json::Value> = serde_json::from_slice(&out).ok();
+        (code, plan.map(|p| p["matched"].clone()))
+    };
+    assert_eq!(run("GB"), (0, Some(json!(["london office"]))));
+    assert_ne!(run("US"), (0, Some(json!(["london office"]))));
+
+    // --phone-region, else the configuration's region for the source, else US.
+    assert_eq!(
+        cli::eval_phone_region(None, None, Some("uk")).unwrap(),
+        "US"
+    );
+    assert_eq!(
+        cli::eval_phone_region(Some("GB"), None, None).unwrap(),
+        "GB"
+    );
+    assert!(
+        cli::eval_phone_region(Some("XX"), None, None)
+            .unwrap_err()
+            .contains("--phone-region XX")
+    );
+    let config = dir.path().join("hirebridge.yaml");
+    std::fs::write(
+        &config,
+        "connecteam: { default_phone_region: DE }\nsources:\n  uk:\n    kind: generic\n    phone_region: GB\n    auth: { bearer: { token: t } }\n",
+    )
+    .unwrap();
+    let from = |explicit: Option<&str>, source: Option<&str>| {
+        cli::eval_phone_region(explicit, Some(&config), source).unwrap()
+    };
+    assert_eq!(from(None, Some("uk")), "GB");
+    assert_eq!(from(None, Some("elsewhere")), "DE");
+    assert_eq!(from(None, None), "DE");
+    assert_eq!(from(Some("FR"), Some("uk")), "FR");
+    assert_eq!(
+        run(&from(None, Some("uk"))),
+        (0, Some(json!(["london office"])))
+    );
+    let err =
+        cli::eval_phone_region(None, Some(&dir.path().join("missing.yaml")), None).unwrap_err();
+    assert!(err.contains("does not exist"), "{err}");
 }
 
 // ---------------------------------------------------------------- reload
@@ -957,6 +1124,25 @@ fn arb_rule() -> impl Strategy<Value = String> {
         0..5usize,
         proptest::collection::vec(value, 1..3),
     )
+        .prop_map(|(f, op, vals)| {
+            // Fields with a fixed set of values take only values from it (others are errors).
+            let vals: Vec<&str> = match f {
+                "job.employment_type" => vals
+                    .iter()
+                    .map(|v| match *v {
+                        "warehouse" => "contract",
+                        "a" => "intern",
+                        "3" => "other",
+                        v => v,
+                    })
+                    .collect(),
+                "type" => vec!["hire.created"; vals.len()],
+                _ => vals,
+            };
+            // `type` is hire.created for every hire rules see: `not_in` on it is an error.
+            let op = if f == "type" && op == 2 { 1 } else { op };
+            (f, op, vals)
+        })
         .prop_map(|(f, op, vals)| match op {
             0 => format!("{f}: {}", vals[0]),
             1 => format!("{f}: {{ in: [{}] }}", vals.join(", ")),

@@ -38,21 +38,55 @@ pub enum NormalizeError {
     Malformed(String),
     /// JSON, but not a hire this source can map (422), with every field at fault.
     Unmappable(Vec<FieldError>),
+    /// A request header the source reads is unusable (400), pointed at as `/headers/<name>`.
+    InvalidHeaders(Vec<FieldError>),
+}
+
+/// The longest `Idempotency-Key` accepted, in bytes.
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// The `Idempotency-Key` header: `None` when absent; else 1 to 255 visible ASCII characters,
+/// sent once. Anything else is refused rather than ignored: falling back to the body's
+/// `event_id` would dedupe differently from what the sender asked for.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, FieldError> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |message: String| FieldError::new("/headers/idempotency-key", message);
+    if values.next().is_some() {
+        return Err(bad("must be sent once".to_owned()));
+    }
+    let bytes = value.as_bytes();
+    if bytes.is_empty() {
+        return Err(bad(
+            "is empty; send 1 to 255 visible ASCII characters, or no header".to_owned(),
+        ));
+    }
+    if bytes.len() > IDEMPOTENCY_KEY_MAX {
+        return Err(bad(format!(
+            "is {} bytes long; at most {IDEMPOTENCY_KEY_MAX} are allowed",
+            bytes.len()
+        )));
+    }
+    if !bytes.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(bad(
+            "must be visible ASCII characters only (no spaces, control characters or non-ASCII)"
+                .to_owned(),
+        ));
+    }
+    Ok(value.to_str().ok().map(str::to_owned))
 }
 
 impl Source {
-    /// Normalise a verified body. `idempotency_key`, when the request carried one, is the dedupe key.
+    /// Normalise a verified body. The `Idempotency-Key` header, when the request carried one,
+    /// is the dedupe key; an unusable one is refused ([`idempotency_key`]).
     pub fn normalize(
         &self,
         headers: &HeaderMap,
         body: &serde_json::Value,
     ) -> Result<Normalized, NormalizeError> {
-        let idem = headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && v.len() <= 255)
-            .map(str::to_owned);
+        let idem = idempotency_key(headers).map_err(|e| NormalizeError::InvalidHeaders(vec![e]))?;
         match self.kind {
             SourceKind::Generic => generic::normalize(body, &self.phone_region, idem),
             other => Err(NormalizeError::Malformed(format!(

@@ -10,11 +10,13 @@ both_backends!(
     exact_repeat_is_a_duplicate_with_the_original_id,
     same_key_different_body_is_a_conflict,
     idempotency_key_header_is_the_dedupe_key,
+    unusable_idempotency_key_is_a_400,
     concurrent_identical_requests_make_one_event,
     errors_are_problems_with_the_right_status,
     unmappable_hire_lists_every_pointer,
     non_hire_events_are_ignored,
     restart_keeps_events_and_dedupe,
+    rule_metrics_count_accepted_hires_only,
 );
 
 async fn accepted_event_is_stored_with_its_plan(b: Backend) {
@@ -157,6 +159,67 @@ async fn idempotency_key_header_is_the_dedupe_key(b: Backend) {
             .unwrap()
             .starts_with("idem_")
     );
+    app.stop().await;
+}
+
+async fn unusable_idempotency_key_is_a_400(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let body = hire(&unique_id("evt"));
+    let cases = [
+        ("k".repeat(256), "is 256 bytes long; at most 255"),
+        ("two words".to_owned(), "visible ASCII characters only"),
+        ("caf\u{e9}-1".to_owned(), "visible ASCII characters only"),
+        (String::new(), "is empty"),
+    ];
+    for (key, message) in cases {
+        let r = app
+            .post_open(&body, &[("idempotency-key", key.clone())])
+            .await;
+        assert_eq!(r.status(), 400, "{key:?}");
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "application/problem+json"
+        );
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["type"], "urn:hirebridge:problem:invalid-header", "{p}");
+        assert_eq!(p["status"], 400);
+        let errors = p["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{p}");
+        assert_eq!(errors[0]["pointer"], "/headers/idempotency-key");
+        assert!(
+            errors[0]["message"].as_str().unwrap().contains(message),
+            "{key:?}: {p}"
+        );
+    }
+    // Sent twice is as unusable.
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let r = app
+        .post_raw(
+            "open",
+            &bytes,
+            &[
+                ("content-type", "application/json".to_owned()),
+                ("idempotency-key", "a".to_owned()),
+                ("idempotency-key", "b".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["message"], "must be sent once");
+    // Nothing was stored under the body's event_id instead.
+    let listed: Value = app
+        .admin_get("/v1/events?source=open")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["events"], json!([]));
+    // The longest usable key is accepted.
+    let r = app
+        .post_open(&body, &[("idempotency-key", "k".repeat(255))])
+        .await;
+    assert_eq!(r.status(), 202);
     app.stop().await;
 }
 
@@ -314,5 +377,42 @@ async fn restart_keeps_events_and_dedupe(b: Backend) {
         app.event(first["event_id"].as_str().unwrap()).await["status"],
         "accepted"
     );
+    app.stop().await;
+}
+
+async fn rule_metrics_count_accepted_hires_only(b: Backend) {
+    let db = TestDb::new(b).await;
+    // The metrics recorder is shared by every test in this process: a rule name of its own.
+    let rule = unique_id("counted").to_lowercase();
+    std::fs::write(
+        db.rules_path(),
+        format!(
+            "version: 1\nrules:\n  - name: {rule}\n    when: {{}}\n    assign: {{ packs: [101] }}\n"
+        ),
+    )
+    .unwrap();
+    let app = TestApp::start(db, without_delivery).await;
+    let id = unique_id("evt");
+    assert_eq!(app.post_sw(&hire(&id)).await.status(), 202);
+    assert_eq!(app.post_sw(&hire(&id)).await.status(), 200, "duplicate");
+    let mut changed = hire(&id);
+    changed["person"]["first_name"] = json!("Augusta");
+    assert_eq!(app.post_sw(&changed).await.status(), 409, "conflict");
+    let r = app
+        .admin_post("/v1/rules/evaluate", &hire(&unique_id("evt")))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["matched"], json!([rule]));
+
+    let metrics = app.metrics().await;
+    let counted: Vec<&str> = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("hirebridge_rules_matches_total{")
+                && l.contains(&format!("rule=\"{rule}\""))
+        })
+        .collect();
+    assert_eq!(counted.len(), 1, "{metrics}");
+    assert!(counted[0].ends_with(" 1"), "{}", counted[0]);
     app.stop().await;
 }
