@@ -9,8 +9,9 @@
 //!
 //! The read-back tells each event's fate: the row stored under its `(source, dedupe_key)` is
 //! its own (accepted), or an earlier one with the same fingerprint (duplicate) or another
-//! (conflict). PostgreSQL reads from the statement's snapshot, so a key another replica
-//! committed while the statement ran is not seen; those few are looked up once more.
+//! (conflict). On PostgreSQL the statement returns only the rows it inserted; the keys of
+//! repeats (and of events another replica committed meanwhile, which the statement's snapshot
+//! cannot see) are looked up afterwards.
 
 use std::collections::HashMap;
 
@@ -80,8 +81,10 @@ pub(crate) const STORED_UNDER_KEY: &str =
 
 /// The whole insert of a PostgreSQL batch: events and operations arrive as parallel arrays
 /// (one prepared statement whatever the batch size), operations are inserted only for the
-/// events this statement inserted, and the answer is every key's stored row: the new ones
-/// from `RETURNING`, the older ones from the table.
+/// events this statement inserted, and the answer is the rows it inserted. The keys that were
+/// there already (repeats: rare) are read afterwards, one by one. Reading them here with a
+/// join would do it for every batch, and the plan PostgreSQL caches for a prepared statement
+/// (made while the table was small) scans the whole table to do it.
 pub(crate) const PG_INSERT_BATCH: &str = "WITH v AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::int8[], $7::text[], $8::text[], $9::text[])
@@ -102,10 +105,7 @@ pub(crate) const PG_INSERT_BATCH: &str = "WITH v AS (
            AS o(event_id, seq, kind, target, params, status, at, key)
      WHERE o.event_id IN (SELECT id FROM ins)
   )
-  SELECT id, source, dedupe_key, fingerprint FROM ins
-  UNION ALL
-  SELECT e.id, e.source, e.dedupe_key, e.fingerprint
-    FROM v JOIN events e ON e.source = v.source AND e.dedupe_key = v.dedupe_key";
+  SELECT id, source, dedupe_key, fingerprint FROM ins";
 
 /// Write the SQLite script for `chunk` into `qb`: insert the events, insert the operations
 /// of those that were new (an event id exists only if this script inserted it: ids are
