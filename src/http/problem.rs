@@ -109,12 +109,7 @@ impl From<crate::store::StoreError> for Problem {
             crate::store::StoreError::Closed => {
                 Problem::unavailable("the service is shutting down")
             }
-            crate::store::StoreError::Database(ref inner)
-                if matches!(
-                    inner,
-                    sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-                ) =>
-            {
+            ref unavailable if unavailable.is_unavailable() => {
                 tracing::error!(error = %e, "database unavailable");
                 Problem::unavailable("the database is unavailable; retry later")
             }

@@ -191,6 +191,15 @@ async fn health_and_readiness(b: Backend) {
                 .status(),
             200
         );
+        // A webhook that cannot be stored is refused with 503 (the sender retries), never
+        // acknowledged.
+        let body = hire(&unique_id("evt"));
+        let r = app.post_sw(&body).await;
+        assert_eq!(r.status(), 503);
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "application/problem+json"
+        );
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"
         )))
