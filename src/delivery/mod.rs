@@ -640,7 +640,8 @@ impl Engine {
         Ok(Some(out))
     }
 
-    /// The batched lookups: the users found, by operation id.
+    /// The batched lookups: the users found, by operation id. Emails first, then the phones
+    /// of the hires no email matched.
     async fn batch_match(
         &self,
         cancel: &CancellationToken,
@@ -648,52 +649,36 @@ impl Engine {
         pending: &[(ClaimedOp, Hire)],
     ) -> Result<Option<Result<HashMap<i64, User>, Failure>>, StoreError> {
         let mut found: HashMap<i64, User> = HashMap::new();
-        let emails: Vec<String> = unique(
-            pending
-                .iter()
-                .filter_map(|(_, h)| h.person.email.as_ref().map(|e| e.as_str().to_lowercase())),
-        );
-        if !emails.is_empty() {
-            let q = UserQuery {
-                emails,
-                ..UserQuery::default()
-            };
-            match self.lookup(cancel, lease, q).await? {
-                None => return Ok(None),
-                Some(Err(f)) => return Ok(Some(Err(f))),
-                Some(Ok(users)) => {
-                    for (op, h) in pending {
-                        if let Some(e) = &h.person.email
-                            && let Some(u) = has_email(&users, e)
-                        {
-                            found.insert(op.id, u.clone());
-                        }
-                    }
-                }
-            }
-        }
-        let phones: Vec<String> = unique(
-            pending
+        for key in [Key::Email, Key::Phone] {
+            let unmatched: Vec<&(ClaimedOp, Hire)> = pending
                 .iter()
                 .filter(|(op, _)| !found.contains_key(&op.id))
-                .filter_map(|(_, h)| h.person.phone.as_ref().map(|p| p.as_str().to_owned())),
-        );
-        if !phones.is_empty() {
-            let q = UserQuery {
-                phones,
-                ..UserQuery::default()
-            };
+                .collect();
+            let values: Vec<String> = unique(unmatched.iter().filter_map(|(_, h)| key.of(h)));
+            if values.is_empty() {
+                continue;
+            }
+            let mut q = UserQuery::default();
+            match key {
+                Key::Email => q.emails = values,
+                Key::Phone => q.phones = values,
+            }
             match self.lookup(cancel, lease, q).await? {
                 None => return Ok(None),
                 Some(Err(f)) => return Ok(Some(Err(f))),
                 Some(Ok(users)) => {
-                    for (op, h) in pending {
-                        if found.contains_key(&op.id) {
-                            continue;
-                        }
-                        if let Some(p) = &h.person.phone
-                            && let Some(u) = has_phone(&users, p, &self.default_region)
-                        {
+                    for (op, h) in unmatched {
+                        let user = match key {
+                            Key::Email => {
+                                h.person.email.as_ref().and_then(|e| has_email(&users, e))
+                            }
+                            Key::Phone => h
+                                .person
+                                .phone
+                                .as_ref()
+                                .and_then(|p| has_phone(&users, p, &self.default_region)),
+                        };
+                        if let Some(u) = user {
                             found.insert(op.id, u.clone());
                         }
                     }
@@ -1146,6 +1131,23 @@ impl Engine {
             .map(|s| s.count)
             .sum();
         metrics::gauge!("hirebridge_delivery_hires_waiting_for_user").set(waiting as f64);
+    }
+}
+
+/// What a hire is looked up by.
+#[derive(Clone, Copy)]
+enum Key {
+    Email,
+    Phone,
+}
+
+impl Key {
+    /// The hire's value for this key, as sent in a lookup.
+    fn of(self, h: &Hire) -> Option<String> {
+        match self {
+            Key::Email => h.person.email.as_ref().map(|e| e.as_str().to_lowercase()),
+            Key::Phone => h.person.phone.as_ref().map(|p| p.as_str().to_owned()),
+        }
     }
 }
 

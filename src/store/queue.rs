@@ -411,24 +411,12 @@ macro_rules! queue_methods {
                         .bind(now_ms)
                         .execute(&mut *tx)
                         .await?;
-                    if !operations.is_empty() {
-                        let mut qb = sqlx::QueryBuilder::<$db>::new(INSERT_PLANNED);
-                        qb.push_values(operations.iter().enumerate(), |mut b, (i, op)| {
-                            b.push_bind(event_id.as_str())
-                                .push_bind(i64::try_from(i).unwrap_or(i64::MAX - 1) + 1)
-                                .push_bind(op.kind.as_str())
-                                .push_bind(op.target.as_str())
-                                .push_bind(op.params.to_string())
-                                .push_bind(op.status.as_str())
-                                .push_bind(0_i32)
-                                .push_bind(now_ms)
-                                .push_bind(op.idempotency_key.as_str())
-                                .push_bind(now_ms)
-                                .push_bind(now_ms);
-                        });
-                        qb.push(INSERT_PLANNED_END);
-                        qb.build().execute(&mut *tx).await?;
-                    }
+                    let numbered: Vec<(i64, &$crate::store::NewOperation)> = operations
+                        .iter()
+                        .enumerate()
+                        .map(|(i, op)| (i64::try_from(i).unwrap_or(i64::MAX - 1) + 1, op))
+                        .collect();
+                    Self::q_insert_planned(&mut tx, event_id, &numbered, now_ms).await?;
                 }
             }
             for e in &events {
@@ -440,6 +428,36 @@ macro_rules! queue_methods {
             }
             tx.commit().await?;
             Ok(applied)
+        }
+
+        /// Insert planned operations of `event_id` at the given places, due now; a place
+        /// already taken is left as it is.
+        async fn q_insert_planned(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            event_id: &str,
+            operations: &[(i64, &$crate::store::NewOperation)],
+            now_ms: i64,
+        ) -> Result<(), $crate::store::StoreError> {
+            if operations.is_empty() {
+                return Ok(());
+            }
+            let mut qb = sqlx::QueryBuilder::<$db>::new($crate::store::queue::INSERT_PLANNED);
+            qb.push_values(operations, |mut b, (seq, op)| {
+                b.push_bind(event_id)
+                    .push_bind(*seq)
+                    .push_bind(op.kind.as_str())
+                    .push_bind(op.target.as_str())
+                    .push_bind(op.params.to_string())
+                    .push_bind(op.status.as_str())
+                    .push_bind(0_i32)
+                    .push_bind(now_ms)
+                    .push_bind(op.idempotency_key.as_str())
+                    .push_bind(now_ms)
+                    .push_bind(now_ms);
+            });
+            qb.push($crate::store::queue::INSERT_PLANNED_END);
+            qb.build().execute(&mut **tx).await?;
+            Ok(())
         }
 
         pub(crate) async fn q_renew(
@@ -508,22 +526,13 @@ macro_rules! queue_methods {
                         let key = (op.kind.as_str().to_owned(), op.target.clone());
                         match have.get(&key) {
                             None => {
-                                let mut qb = sqlx::QueryBuilder::<$db>::new(INSERT_PLANNED);
-                                qb.push_values(std::iter::once(op), |mut b, op| {
-                                    b.push_bind(event_id)
-                                        .push_bind(next_seq)
-                                        .push_bind(op.kind.as_str())
-                                        .push_bind(op.target.as_str())
-                                        .push_bind(op.params.to_string())
-                                        .push_bind(op.status.as_str())
-                                        .push_bind(0_i32)
-                                        .push_bind(now_ms)
-                                        .push_bind(op.idempotency_key.as_str())
-                                        .push_bind(now_ms)
-                                        .push_bind(now_ms);
-                                });
-                                qb.push(INSERT_PLANNED_END);
-                                qb.build().execute(&mut *tx).await?;
+                                Self::q_insert_planned(
+                                    &mut tx,
+                                    event_id,
+                                    &[(next_seq, op)],
+                                    now_ms,
+                                )
+                                .await?;
                                 next_seq += 1;
                                 out.added += 1;
                             }
