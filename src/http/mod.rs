@@ -110,7 +110,10 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
 }
 
 pub fn router(state: AppState, serve_metrics: bool) -> Router {
-    with_layers(routes(serve_metrics).router.with_state(state))
+    with_layers(
+        routes(serve_metrics).router.with_state(state),
+        REQUEST_TIMEOUT,
+    )
 }
 
 /// The metrics-only router for `metrics_listen`.
@@ -120,7 +123,7 @@ pub fn metrics_router(handle: PrometheusHandle) -> Router {
         .with_state(handle)
 }
 
-fn with_layers(app: Router) -> Router {
+fn with_layers(app: Router, timeout: Duration) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     app.layer(DefaultBodyLimit::max(BODY_LIMIT)).layer(
         ServiceBuilder::new()
@@ -155,7 +158,7 @@ fn with_layers(app: Router) -> Router {
             .layer(CatchPanicLayer::new())
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
-                REQUEST_TIMEOUT,
+                timeout,
             )),
     )
 }
@@ -189,4 +192,74 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     metrics::histogram!("hirebridge_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(
+        app: Router,
+        path: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let res = app
+            .oneshot(
+                Request::builder()
+                    .uri(path)
+                    .header("x-request-id", "req-1")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, serde_json::from_slice(&body).unwrap())
+    }
+
+    fn app() -> Router {
+        let router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    panic!("a handler bug");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            );
+        with_layers(router, Duration::from_millis(50))
+    }
+
+    /// A panicking handler and a request that outlives the timeout both answer with a
+    /// problem document, carrying the request id, and the service goes on serving.
+    #[tokio::test]
+    async fn a_panic_is_a_500_and_a_timeout_a_503_both_as_problems() {
+        let (status, headers, body) = call(app(), "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(headers["x-request-id"], "req-1");
+        assert_eq!(body["status"], 500);
+        assert!(
+            !body.to_string().contains("a handler bug"),
+            "the panic message stays in the log: {body}"
+        );
+
+        let (status, headers, body) = call(app(), "/slow").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(body["status"], 503);
+    }
 }
