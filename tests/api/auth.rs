@@ -1,5 +1,9 @@
 //! The four webhook auth modes end to end, and admin authentication.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hirebridge::config::{AuthConfig, Config, JwtConfig, SourceConfig};
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -10,6 +14,7 @@ both_backends!(
     hmac_mode,
     bearer_mode,
     jwt_modes,
+    jwt_from_a_jwks_url,
     admin_routes_need_a_valid_token
 );
 
@@ -120,6 +125,129 @@ async fn jwt_modes(b: Backend) {
     assert_eq!(post("jwt", hs256("not-the-secret", &good)).await, 401);
     assert_eq!(post("jwt-rs", hs256(RSA_PUBLIC_PEM, &good)).await, 401);
     assert_eq!(post("jwt", "not.a.jwt".to_owned()).await, 401);
+    app.stop().await;
+}
+
+/// A JWKS endpoint on loopback serving the test RSA key under `kid` "k1", counting its fetches.
+async fn jwks_endpoint() -> (String, Arc<AtomicUsize>) {
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(
+        &jsonwebtoken::EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).unwrap(),
+        jsonwebtoken::Algorithm::RS256,
+    )
+    .unwrap();
+    jwk.common.key_id = Some("k1".to_owned());
+    let set = json!({ "keys": [jwk] });
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = fetches.clone();
+    let router = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let set = set.clone();
+            async move { axum::Json(set) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/.well-known/jwks.json"), fetches)
+}
+
+fn jwks_source(cfg: &mut Config, name: &str, jwks_url: String) {
+    let mut source: SourceConfig = cfg.sources["jwt"].clone();
+    source.auth = Some(AuthConfig::Jwt(JwtConfig {
+        hs256_secret: None,
+        hs256_secret_file: None,
+        rs256_public_key_pem: None,
+        rs256_public_key_pem_file: None,
+        jwks_url: Some(jwks_url),
+        issuer: Some("acme-hris".to_owned()),
+        audience: Some("hirebridge".to_owned()),
+    }));
+    cfg.sources.insert(name.to_owned(), source);
+}
+
+fn rs256_with_kid(kid: &str, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A source whose keys come from a JWKS URL: fetched on first use, cached by `kid`, looked up
+/// again (once) for an unknown `kid`, and a 503 (the sender retries) when the set cannot be had.
+async fn jwt_from_a_jwks_url(b: Backend) {
+    let (url, fetches) = jwks_endpoint().await;
+    // An address nobody listens on: the set of "jwks-down" can never be fetched.
+    let unreachable = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/jwks.json", l.local_addr().unwrap())
+    };
+    let db = TestDb::new(b).await;
+    let app = TestApp::start(db, |cfg| {
+        jwks_source(cfg, "jwks", url);
+        jwks_source(cfg, "jwks-down", unreachable);
+    })
+    .await;
+    let post = |source: &'static str, token: String| {
+        let app = &app;
+        async move {
+            let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
+            let h = vec![
+                ("content-type", "application/json".to_owned()),
+                ("authorization", format!("Bearer {token}")),
+            ];
+            app.post_raw(source, &body, &h).await
+        }
+    };
+    let good =
+        json!({"iss": "acme-hris", "aud": "hirebridge", "sub": "sender", "exp": now_s() + 300});
+    assert_eq!(fetches.load(Ordering::SeqCst), 0, "fetched lazily");
+    for _ in 0..3 {
+        assert_eq!(
+            post("jwks", rs256_with_kid("k1", &good)).await.status(),
+            202
+        );
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "the set is cached");
+
+    // A kid the set does not hold: looked up once more, then refused.
+    let r = post("jwks", rs256_with_kid("k2", &good)).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    // Within the interval, another unknown kid does not make the sender's kids a fetch trigger.
+    assert_eq!(
+        post("jwks", rs256_with_kid("k3", &good)).await.status(),
+        401
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+
+    // Claims still count; so does the algorithm the key is bound to.
+    let mut expired = good.clone();
+    expired["exp"] = json!(now_s() - 3600);
+    assert_eq!(
+        post("jwks", rs256_with_kid("k1", &expired)).await.status(),
+        401
+    );
+    let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs.kid = Some("k1".to_owned());
+    let forged = jsonwebtoken::encode(
+        &hs,
+        &good,
+        &jsonwebtoken::EncodingKey::from_secret(RSA_PUBLIC_PEM.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(post("jwks", forged).await.status(), 401);
+
+    // No key set to be had: 503, so the sender retries instead of dropping the event.
+    let r = post("jwks-down", rs256_with_kid("k1", &good)).await;
+    assert_eq!(r.status(), 503);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["reason"], "jwks_unavailable", "{p}");
     app.stop().await;
 }
 
