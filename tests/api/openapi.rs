@@ -1,4 +1,5 @@
-//! `openapi.yaml` and the router describe the same routes.
+//! `openapi.yaml` and the service agree: the same routes, and every answer (status, media type,
+//! body) is one the document describes.
 
 use std::collections::BTreeSet;
 
@@ -49,4 +50,244 @@ fn openapi_and_router_agree() {
         extra.is_empty(),
         "in openapi.yaml but not served: {extra:?}"
     );
+}
+
+/// `openapi.yaml` as JSON, so its schemas can be used as JSON Schema (OpenAPI 3.1 schemas are
+/// JSON Schema 2020-12).
+fn spec_json() -> serde_json::Value {
+    fn convert(y: &yaml_rust2::Yaml) -> serde_json::Value {
+        use serde_json::Value;
+        use yaml_rust2::Yaml;
+        match y {
+            Yaml::Hash(h) => Value::Object(
+                h.iter()
+                    .map(|(k, v)| {
+                        let key = match k {
+                            Yaml::String(s) => s.clone(),
+                            Yaml::Integer(i) => i.to_string(),
+                            other => panic!("unexpected key {other:?}"),
+                        };
+                        (key, convert(v))
+                    })
+                    .collect(),
+            ),
+            Yaml::Array(a) => Value::Array(a.iter().map(convert).collect()),
+            Yaml::String(s) => Value::String(s.clone()),
+            Yaml::Integer(i) => Value::from(*i),
+            Yaml::Real(r) => Value::from(r.parse::<f64>().expect("a number")),
+            Yaml::Boolean(b) => Value::Bool(*b),
+            Yaml::Null => Value::Null,
+            other => panic!("unexpected YAML node {other:?}"),
+        }
+    }
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("openapi.yaml parses");
+    convert(&docs[0])
+}
+
+/// A JSON pointer segment (RFC 6901).
+fn esc(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Checks live answers against what `openapi.yaml` says the operation answers.
+struct Spec {
+    doc: serde_json::Value,
+}
+
+impl Spec {
+    fn load() -> Spec {
+        Spec { doc: spec_json() }
+    }
+
+    /// The pointer to the response object of `method path status`, through a `$ref`.
+    fn response_pointer(&self, method: &str, path: &str, status: u16) -> String {
+        let op = format!("/paths/{}/{method}", esc(path));
+        assert!(
+            self.doc.pointer(&op).is_some(),
+            "{method} {path} is not in openapi.yaml"
+        );
+        let mut ptr = format!("{op}/responses/{status}");
+        let resp = self.doc.pointer(&ptr).unwrap_or_else(|| {
+            panic!("{method} {path} answered {status}, which openapi.yaml does not document")
+        });
+        if let Some(r) = resp.get("$ref").and_then(|r| r.as_str()) {
+            ptr = r.strip_prefix('#').expect("a local $ref").to_owned();
+        }
+        ptr
+    }
+
+    /// Assert that `resp` is documented for `method path`: its status, its media type, its body
+    /// (validated against the documented schema), and the `x-request-id` every answer carries.
+    async fn check(&self, method: &str, path: &str, resp: reqwest::Response) -> serde_json::Value {
+        let status = resp.status().as_u16();
+        let what = format!("{method} {path} → {status}");
+        let ptr = self.response_pointer(method, path, status);
+        assert!(
+            resp.headers().contains_key("x-request-id"),
+            "{what}: no x-request-id"
+        );
+        let media = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned();
+        let content = self
+            .doc
+            .pointer(&format!("{ptr}/content"))
+            .and_then(|c| c.as_object())
+            .unwrap_or_else(|| panic!("{what}: openapi.yaml documents no content"));
+        assert!(
+            content.contains_key(&media),
+            "{what}: answered {media:?}, openapi.yaml documents {:?}",
+            content.keys().collect::<Vec<_>>()
+        );
+        let bytes = resp.bytes().await.unwrap();
+        if !media.ends_with("json") {
+            return serde_json::Value::Null;
+        }
+        let body: serde_json::Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{what}: body is not JSON ({e})"));
+        let schema_ptr = format!("{ptr}/content/{}/schema", esc(&media));
+        assert!(
+            self.doc.pointer(&schema_ptr).is_some(),
+            "{what}: {media} has no schema"
+        );
+        // The whole document is the schema resource, so its `$ref`s resolve; the root `$ref`
+        // selects this response's schema (other top-level keys are not JSON Schema keywords).
+        let mut root = self.doc.clone();
+        // (As a URI fragment, the pointer's braces are percent-encoded.)
+        let fragment = schema_ptr.replace('{', "%7B").replace('}', "%7D");
+        root["$ref"] = serde_json::Value::String(format!("#{fragment}"));
+        let validator = jsonschema::validator_for(&root)
+            .unwrap_or_else(|e| panic!("{what}: the documented schema does not compile: {e}"));
+        let errors: Vec<String> = validator
+            .iter_errors(&body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{what}: the body does not match openapi.yaml:\n{}\nbody: {body:#}",
+            errors.join("\n")
+        );
+        body
+    }
+}
+
+crate::both_backends!(answers_match_openapi);
+
+/// Every route, driven to the answers it gives in use, and each answer checked against the
+/// document: a status it does not list, another media type, or a body its schema refuses fails.
+async fn answers_match_openapi(b: crate::helpers::Backend) {
+    use crate::helpers::*;
+    use serde_json::json;
+
+    let spec = Spec::load();
+    let app = TestApp::spawn(b).await;
+    let hook = "/v1/webhooks/{source}";
+    let id = unique_id("evt");
+    let hire = hire(&id);
+
+    // Webhooks.
+    let r = app.post_open(&hire, &[]).await;
+    let accepted = spec.check("post", hook, r).await;
+    let event_id = accepted["event_id"].as_str().unwrap().to_owned();
+    spec.check("post", hook, app.post_open(&hire, &[]).await)
+        .await;
+    let ping = json!({"event_id": unique_id("ping"), "type": "ping"});
+    spec.check("post", hook, app.post_open(&ping, &[]).await)
+        .await;
+    let mut changed = hire.clone();
+    changed["job"]["title"] = json!("Something else");
+    let r = app.post_open(&changed, &[]).await;
+    assert_eq!(r.status(), 409);
+    spec.check("post", hook, r).await;
+    let r = app
+        .post_open(
+            &json!({"event_id": unique_id("bad"), "type": "hire.created"}),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    spec.check("post", hook, r).await;
+    let json_ct = vec![("content-type", "application/json".to_owned())];
+    let r = app.post_raw("open", b"{not json", &json_ct).await;
+    assert_eq!(r.status(), 400);
+    spec.check("post", hook, r).await;
+    let r = app
+        .post_open(&hire, &[("idempotency-key", "has space".to_owned())])
+        .await;
+    assert_eq!(r.status(), 400);
+    spec.check("post", hook, r).await;
+    let text_ct = vec![("content-type", "text/plain".to_owned())];
+    let r = app.post_raw("open", b"{}", &text_ct).await;
+    assert_eq!(r.status(), 415);
+    spec.check("post", hook, r).await;
+    let big = vec![b' '; 1024 * 1024 + 1];
+    let r = app.post_raw("open", &big, &json_ct).await;
+    assert_eq!(r.status(), 413);
+    spec.check("post", hook, r).await;
+    let body = serde_json::to_vec(&hire).unwrap();
+    let r = app.post_raw("hmac", &body, &json_ct).await;
+    assert_eq!(r.status(), 401);
+    spec.check("post", hook, r).await;
+    let r = app.post_raw("nobody", &body, &json_ct).await;
+    assert_eq!(r.status(), 404);
+    spec.check("post", hook, r).await;
+
+    // Events.
+    let r = app.admin_get(&format!("/v1/events/{event_id}")).await;
+    assert_eq!(r.status(), 200);
+    spec.check("get", "/v1/events/{event_id}", r).await;
+    let r = app.admin_get("/v1/events/01ARZ3NDEKTSV4RRFFQ69G5FAV").await;
+    assert_eq!(r.status(), 404);
+    spec.check("get", "/v1/events/{event_id}", r).await;
+    let r = app.http.get(app.url("/v1/events")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    spec.check("get", "/v1/events", r).await;
+    let r = app.admin_get("/v1/events?limit=5").await;
+    assert_eq!(r.status(), 200);
+    let list = spec.check("get", "/v1/events", r).await;
+    assert!(!list["events"].as_array().unwrap().is_empty(), "{list}");
+    let r = app.admin_get("/v1/events?status=nonsense").await;
+    assert_eq!(r.status(), 400);
+    spec.check("get", "/v1/events", r).await;
+    let replay = "/v1/events/{event_id}/replay";
+    let r = app
+        .admin_post(&format!("/v1/events/{event_id}/replay"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    spec.check("post", replay, r).await;
+    let r = app
+        .admin_post("/v1/events/01ARZ3NDEKTSV4RRFFQ69G5FAV/replay", &json!({}))
+        .await;
+    assert_eq!(r.status(), 404);
+    spec.check("post", replay, r).await;
+
+    // Rules.
+    let r = app.admin_get("/v1/rules").await;
+    assert_eq!(r.status(), 200);
+    spec.check("get", "/v1/rules", r).await;
+    let r = app.admin_post("/v1/rules/evaluate", &hire).await;
+    assert_eq!(r.status(), 200);
+    spec.check("post", "/v1/rules/evaluate", r).await;
+    let r = app
+        .admin_post("/v1/rules/evaluate", &json!({"type": "hire.created"}))
+        .await;
+    assert_eq!(r.status(), 422);
+    spec.check("post", "/v1/rules/evaluate", r).await;
+
+    // Operations.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        spec.check("get", path, r).await;
+    }
+    app.stop().await;
 }
