@@ -208,37 +208,39 @@ pub(crate) const NEXT_DUE: &str = "SELECT MIN(CASE WHEN lease_expires_at > next_
                     THEN lease_expires_at ELSE next_attempt_at END) AS due
        FROM operations WHERE status IN ('pending', 'waiting')";
 
-/// The statement for SQLite: `$N` becomes `?N`, and row locking (`FOR_UPDATE` skips locked
-/// rows, `LOCK_ROWS` waits for them; SQLite needs neither: it has one writer) is dropped. Computed once per statement.
-pub(crate) fn for_sqlite(sql: &'static str) -> &'static str {
-    static CACHE: OnceLock<Mutex<HashMap<usize, &'static str>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+type Rewrites = OnceLock<Mutex<HashMap<usize, &'static str>>>;
+
+/// `rewrite(sql)`, computed once per statement and kept for the life of the process.
+fn rewritten(
+    sql: &'static str,
+    cache: &'static Rewrites,
+    rewrite: fn(&str) -> String,
+) -> &'static str {
     let mut map = cache
+        .get_or_init(|| Mutex::new(HashMap::new()))
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    map.entry(sql.as_ptr() as usize).or_insert_with(|| {
-        Box::leak(
-            sql.replace('$', "?")
-                .replace(" FOR_UPDATE", "")
-                .replace(" LOCK_ROWS", "")
-                .into_boxed_str(),
-        )
+    map.entry(sql.as_ptr() as usize)
+        .or_insert_with(|| Box::leak(rewrite(sql).into_boxed_str()))
+}
+
+/// The statement for SQLite: `$N` becomes `?N`, and row locking (`FOR_UPDATE` skips locked
+/// rows, `LOCK_ROWS` waits for them; SQLite needs neither: it has one writer) is dropped.
+pub(crate) fn for_sqlite(sql: &'static str) -> &'static str {
+    static CACHE: Rewrites = OnceLock::new();
+    rewritten(sql, &CACHE, |sql| {
+        sql.replace('$', "?")
+            .replace(" FOR_UPDATE", "")
+            .replace(" LOCK_ROWS", "")
     })
 }
 
 /// The statement for PostgreSQL: claims skip rows another replica holds.
 pub(crate) fn for_postgres(sql: &'static str) -> &'static str {
-    static CACHE: OnceLock<Mutex<HashMap<usize, &'static str>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = cache
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    map.entry(sql.as_ptr() as usize).or_insert_with(|| {
-        Box::leak(
-            sql.replace(" FOR_UPDATE", " FOR UPDATE SKIP LOCKED")
-                .replace(" LOCK_ROWS", " FOR UPDATE")
-                .into_boxed_str(),
-        )
+    static CACHE: Rewrites = OnceLock::new();
+    rewritten(sql, &CACHE, |sql| {
+        sql.replace(" FOR_UPDATE", " FOR UPDATE SKIP LOCKED")
+            .replace(" LOCK_ROWS", " FOR UPDATE")
     })
 }
 

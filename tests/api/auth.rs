@@ -93,17 +93,25 @@ async fn bearer_mode(b: Backend) {
     app.stop().await;
 }
 
+/// POST a new hire to `source` with `Authorization: Bearer {token}`.
+async fn post_with_bearer(app: &TestApp, source: &str, token: &str) -> reqwest::Response {
+    let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
+    let h = vec![
+        ("content-type", "application/json".to_owned()),
+        ("authorization", format!("Bearer {token}")),
+    ];
+    app.post_raw(source, &body, &h).await
+}
+
 async fn jwt_modes(b: Backend) {
     let app = TestApp::spawn(b).await;
     let post = |source: &'static str, token: String| {
         let app = &app;
         async move {
-            let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
-            let h = vec![
-                ("content-type", "application/json".to_owned()),
-                ("authorization", format!("Bearer {token}")),
-            ];
-            app.post_raw(source, &body, &h).await.status().as_u16()
+            post_with_bearer(app, source, &token)
+                .await
+                .status()
+                .as_u16()
         }
     };
     let good =
@@ -195,14 +203,7 @@ async fn jwt_from_a_jwks_url(b: Backend) {
     .await;
     let post = |source: &'static str, token: String| {
         let app = &app;
-        async move {
-            let body = serde_json::to_vec(&hire(&unique_id("evt"))).unwrap();
-            let h = vec![
-                ("content-type", "application/json".to_owned()),
-                ("authorization", format!("Bearer {token}")),
-            ];
-            app.post_raw(source, &body, &h).await
-        }
+        async move { post_with_bearer(app, source, &token).await }
     };
     let good =
         json!({"iss": "acme-hris", "aud": "hirebridge", "sub": "sender", "exp": now_s() + 300});
