@@ -189,10 +189,18 @@ async fn answers_match_openapi(b: crate::helpers::Backend) {
     use serde_json::json;
 
     let spec = Spec::load();
-    let app = TestApp::spawn(b).await;
+    // Night auditors get a pack the account does not have: their events end `failed`, with a
+    // dead-lettered operation, so the document's failure shapes are exercised too.
+    let db = TestDb::new(b).await;
+    std::fs::write(
+        db.rules_path(),
+        "version: 1\nrules:\n  - name: everyone\n    assign:\n      packs: [102]\n      policies:\n        - { id: pol-sick-001, balance: 40, unit: hours }\n  - name: night\n    when: { job.title: Night Auditor }\n    assign: { packs: [999] }\n",
+    )
+    .unwrap();
+    let app = TestApp::start(db, |_| {}).await;
     let hook = "/v1/webhooks/{source}";
-    let id = unique_id("evt");
-    let hire = hire(&id);
+    let hire_with_id = hire;
+    let hire = hire_with_id(&unique_id("evt"));
 
     // Webhooks.
     let r = app.post_open(&hire, &[]).await;
@@ -241,10 +249,36 @@ async fn answers_match_openapi(b: crate::helpers::Backend) {
     assert_eq!(r.status(), 404);
     spec.check("post", hook, r).await;
 
-    // Events.
+    // Events: one as soon as it is stored, done, and failed with a dead-lettered operation.
     let r = app.admin_get(&format!("/v1/events/{event_id}")).await;
     assert_eq!(r.status(), 200);
     spec.check("get", "/v1/events/{event_id}", r).await;
+    app.wait_status(&event_id, "done").await;
+    let r = app.admin_get(&format!("/v1/events/{event_id}")).await;
+    spec.check("get", "/v1/events/{event_id}", r).await;
+    let mut night = hire_with_id(&unique_id("night"));
+    night["job"]["title"] = json!("Night Auditor");
+    let r = app.post_open(&night, &[]).await;
+    assert_eq!(r.status(), 202);
+    let failed_id = spec.check("post", hook, r).await["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_status(&failed_id, "failed").await;
+    let r = app.admin_get(&format!("/v1/events/{failed_id}")).await;
+    let failed = spec.check("get", "/v1/events/{event_id}", r).await;
+    assert!(
+        failed["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["status"] == "dead" && o["last_error"].is_string()),
+        "{failed:#}"
+    );
+    let r = app.admin_get("/v1/events?status=failed").await;
+    assert_eq!(r.status(), 200);
+    let list = spec.check("get", "/v1/events", r).await;
+    assert_eq!(list["events"].as_array().unwrap().len(), 1, "{list}");
     let r = app.admin_get("/v1/events/01ARZ3NDEKTSV4RRFFQ69G5FAV").await;
     assert_eq!(r.status(), 404);
     spec.check("get", "/v1/events/{event_id}", r).await;
@@ -265,6 +299,12 @@ async fn answers_match_openapi(b: crate::helpers::Backend) {
     assert_eq!(r.status(), 200);
     spec.check("post", replay, r).await;
     let r = app
+        .admin_post(&format!("/v1/events/{failed_id}/replay"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let replayed = spec.check("post", replay, r).await;
+    assert_ne!(replayed.to_string(), "{}", "{replayed}");
+    let r = app
         .admin_post("/v1/events/01ARZ3NDEKTSV4RRFFQ69G5FAV/replay", &json!({}))
         .await;
     assert_eq!(r.status(), 404);
@@ -282,6 +322,22 @@ async fn answers_match_openapi(b: crate::helpers::Backend) {
         .await;
     assert_eq!(r.status(), 422);
     spec.check("post", "/v1/rules/evaluate", r).await;
+    for (content_type, body, status) in [
+        ("application/json", "{not json", 400),
+        ("text/plain", "{}", 415),
+    ] {
+        let r = app
+            .http
+            .post(app.url("/v1/rules/evaluate"))
+            .bearer_auth(admin_token())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status);
+        spec.check("post", "/v1/rules/evaluate", r).await;
+    }
 
     // Operations.
     for path in ["/healthz", "/readyz", "/metrics"] {
