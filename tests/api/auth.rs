@@ -175,17 +175,6 @@ fn jwks_source(cfg: &mut Config, name: &str, jwks_url: String) {
     cfg.sources.insert(name.to_owned(), source);
 }
 
-fn rs256_with_kid(kid: &str, claims: &Value) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(
-        &header,
-        claims,
-        &jsonwebtoken::EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
-
 /// A source whose keys come from a JWKS URL: fetched on first use, cached by `kid`, looked up
 /// again (once) for an unknown `kid`, and a 503 (the sender retries) when the set cannot be had.
 async fn jwt_from_a_jwks_url(b: Backend) {
@@ -205,35 +194,27 @@ async fn jwt_from_a_jwks_url(b: Backend) {
         let app = &app;
         async move { post_with_bearer(app, source, &token).await }
     };
+    let k = |kid: &str, claims: &Value| rs256_with_kid(Some(kid), claims);
     let good =
         json!({"iss": "acme-hris", "aud": "hirebridge", "sub": "sender", "exp": now_s() + 300});
     assert_eq!(fetches.load(Ordering::SeqCst), 0, "fetched lazily");
     for _ in 0..3 {
-        assert_eq!(
-            post("jwks", rs256_with_kid("k1", &good)).await.status(),
-            202
-        );
+        assert_eq!(post("jwks", k("k1", &good)).await.status(), 202);
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "the set is cached");
 
     // A kid the set does not hold: looked up once more, then refused.
-    let r = post("jwks", rs256_with_kid("k2", &good)).await;
+    let r = post("jwks", k("k2", &good)).await;
     assert_eq!(r.status(), 401);
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
     // Within the interval, another unknown kid does not make the sender's kids a fetch trigger.
-    assert_eq!(
-        post("jwks", rs256_with_kid("k3", &good)).await.status(),
-        401
-    );
+    assert_eq!(post("jwks", k("k3", &good)).await.status(), 401);
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
 
     // Claims still count; so does the algorithm the key is bound to.
     let mut expired = good.clone();
     expired["exp"] = json!(now_s() - 3600);
-    assert_eq!(
-        post("jwks", rs256_with_kid("k1", &expired)).await.status(),
-        401
-    );
+    assert_eq!(post("jwks", k("k1", &expired)).await.status(), 401);
     let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs.kid = Some("k1".to_owned());
     let forged = jsonwebtoken::encode(
@@ -245,7 +226,7 @@ async fn jwt_from_a_jwks_url(b: Backend) {
     assert_eq!(post("jwks", forged).await.status(), 401);
 
     // No key set to be had: 503, so the sender retries instead of dropping the event.
-    let r = post("jwks-down", rs256_with_kid("k1", &good)).await;
+    let r = post("jwks-down", k("k1", &good)).await;
     assert_eq!(r.status(), 503);
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["reason"], "jwks_unavailable", "{p}");

@@ -527,8 +527,15 @@ pub fn hs256(secret: &str, claims: &Value) -> String {
 }
 
 pub fn rs256(claims: &Value) -> String {
+    rs256_with_kid(None, claims)
+}
+
+/// An RS256 token signed with the test key, naming `kid` in its header when given.
+pub fn rs256_with_kid(kid: Option<&str>, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &header,
         claims,
         &jsonwebtoken::EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).unwrap(),
     )
