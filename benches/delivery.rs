@@ -15,15 +15,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hirebridge::clock::now_ms;
 use hirebridge::config::Config;
 use hirebridge::connecteam::Client;
-use hirebridge::delivery::{Engine, LOOKUP_BATCH};
+use hirebridge::delivery::{self, LOOKUP_BATCH};
 use hirebridge::domain::Hire;
+use hirebridge::domain::OperationStatus;
 use hirebridge::intake;
 use hirebridge::rules::RuleSet;
 use hirebridge::simulator::{SimConfig, Simulator};
-use hirebridge::sources::Normalized;
-use hirebridge::store::{self, OperationStatus, now_ms};
+use hirebridge::sources::{Content, Item, fingerprint};
+use hirebridge::store;
 use tokio_util::sync::CancellationToken;
 
 const RULES: &str = r#"version: 1
@@ -102,26 +104,20 @@ async fn main() -> anyhow::Result<()> {
             "job": {"employment_type": "full_time"}
         });
         let hire = Hire::from_json(&body, "US").map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let normalized = Normalized::Hire {
+        let item = Item {
             dedupe_key: hire.event_id.clone(),
-            hire: Box::new(hire),
+            fingerprint: fingerprint(&body),
+            content: Content::Hire(Box::new(hire)),
         };
-        events.push(intake::build_event(
-            "bench",
-            normalized,
-            intake::fingerprint(&body),
-            &rules,
-            &body,
-            now_ms(),
-        ));
+        events.push(intake::build_event("bench", item, &rules, now_ms()));
     }
     for chunk in events.chunks(256) {
         store.insert_events(chunk).await?;
     }
     sim.clear_requests();
 
-    let client = Client::new(&cfg.connecteam).map_err(anyhow::Error::msg)?;
-    let engine = Arc::new(Engine::new(
+    let client = Client::new(&cfg.connecteam)?;
+    let engine = Arc::new(delivery::engine(
         store.clone(),
         client,
         &cfg.connecteam,

@@ -30,7 +30,7 @@ use hyper_util::rt::TokioIo;
 use sqlx::Connection;
 
 use hirebridge::config::SignatureEncoding;
-use hirebridge::sources::auth::sign_hmac_sha256;
+use hirebridge::testkit::sign_hmac_sha256;
 
 const HMAC_SECRET: &str = "bench-hmac-secret";
 const SOURCE: &str = "hmac";

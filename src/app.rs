@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::http::{self, AppState, ConnecteamMode};
 use crate::rules::{RuleSet, RulesHandle};
 use crate::sources;
-use crate::sources::auth::JwtVerifier;
+use crate::sources::signing::JwtVerifier;
 use crate::store::{self, Store, batcher::IntakeBatcher};
 
 /// How `serve` was asked to run.
@@ -74,7 +74,7 @@ pub const SANDBOX_ADMIN_SECRET: &str = "demo-admin-secret";
 
 fn sandbox_defaults(cfg: &mut Config) {
     use crate::config::{
-        AuthConfig, HmacAuth, JwtConfig, SignatureEncoding, SourceConfig, SourceKind,
+        AuthConfig, GenericSource, HmacAuth, JwtConfig, JwtKey, SignatureEncoding, SourceConfig,
     };
     use secrecy::SecretString;
     if cfg.sources.is_empty() {
@@ -84,22 +84,14 @@ fn sandbox_defaults(cfg: &mut Config) {
         );
         cfg.sources.insert(
             SANDBOX_SOURCE.to_owned(),
-            SourceConfig {
-                kind: SourceKind::Generic,
-                auth: Some(AuthConfig::HmacSha256(HmacAuth {
-                    header: "X-Signature".to_owned(),
-                    secret: Some(SecretString::from(SANDBOX_SOURCE_SECRET)),
-                    secret_file: None,
+            SourceConfig::Generic(GenericSource {
+                auth: AuthConfig::HmacSha256(HmacAuth {
+                    header: axum::http::HeaderName::from_static("x-signature"),
+                    secret: SecretString::from(SANDBOX_SOURCE_SECRET),
                     encoding: SignatureEncoding::Hex,
-                })),
-                allow_unauthenticated: false,
-                secret: None,
-                secret_file: None,
+                }),
                 phone_region: None,
-                employment_type_field: None,
-                organization_id: None,
-                api: None,
-            },
+            }),
         );
     }
     if cfg.admin.jwt.is_none() {
@@ -107,11 +99,7 @@ fn sandbox_defaults(cfg: &mut Config) {
             "sandbox: admin.jwt not configured; the admin API accepts HS256 tokens signed with \"demo-admin-secret\""
         );
         cfg.admin.jwt = Some(JwtConfig {
-            hs256_secret: Some(SecretString::from(SANDBOX_ADMIN_SECRET)),
-            hs256_secret_file: None,
-            rs256_public_key_pem: None,
-            rs256_public_key_pem_file: None,
-            jwks_url: None,
+            key: JwtKey::Hs256(SecretString::from(SANDBOX_ADMIN_SECRET)),
             issuer: None,
             audience: None,
         });
@@ -137,14 +125,12 @@ pub async fn run(
     let http_client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let sources = Arc::new(sources::registry(&cfg, &http_client).map_err(anyhow::Error::msg)?);
-    let admin = match &cfg.admin.jwt {
-        Some(j) => Some(Arc::new(
-            JwtVerifier::from_config(j, http_client.clone())
-                .map_err(|e| anyhow::anyhow!("admin.jwt: {e}"))?,
-        )),
-        None => None,
-    };
+    let sources = Arc::new(sources::registry(&cfg, &http_client)?);
+    let admin = cfg
+        .admin
+        .jwt
+        .as_ref()
+        .map(|j| Arc::new(JwtVerifier::new(j, http_client.clone())));
     if opts.sandbox {
         tracing::warn!(
             "SANDBOX MODE: Connecteam is simulated in-process; nothing leaves this machine"
@@ -156,29 +142,30 @@ pub async fn run(
         let sim = crate::simulator::Simulator::new(crate::simulator::SimConfig::default());
         let addr = sim.spawn(TcpListener::bind("127.0.0.1:0").await?).await;
         let mut c = cfg.connecteam.clone();
-        c.base_url = format!("http://{addr}");
-        c.oauth = None;
-        c.api_key = Some(secrecy::SecretString::from("sandbox"));
+        c.base_url = url::Url::parse(&format!("http://{addr}"))?;
+        c.auth = Some(crate::config::ConnecteamAuth::ApiKey(
+            secrecy::SecretString::from("sandbox"),
+        ));
         tracing::warn!(simulator = %addr, "sandbox: Connecteam requests go to the in-process simulator (see GET http://{addr}/_sim/requests)");
         sandbox_sim = Some(sim);
-        Some(crate::connecteam::Client::new(&c).map_err(anyhow::Error::msg)?)
+        Some(crate::connecteam::Client::new(&c)?)
     } else {
         match crate::connecteam::Client::new(&cfg.connecteam) {
             Ok(c) => Some(c),
-            Err(e) => {
+            Err(crate::connecteam::ClientError::Unconfigured) => {
                 tracing::error!(
-                    error = %e,
-                    "Connecteam is not configured: events are accepted and stored, but nothing is delivered until it is"
+                    "Connecteam is not configured (connecteam.api_key or connecteam.oauth): events are accepted and stored, but nothing is delivered until it is"
                 );
                 None
             }
+            Err(e) => return Err(e.into()),
         }
     };
     if let Some(c) = client.clone() {
         // A startup warning, not a refusal: the account may gain the pack before hires need it.
         let set = rules.current();
         tokio::spawn(async move {
-            match crate::rules::cli::account_ids(&c).await {
+            match c.catalog().await {
                 Ok((packs, policies)) => {
                     for m in crate::rules::missing_in_account(&set.set, &packs, &policies) {
                         tracing::warn!(problem = %m, "rule table names something the Connecteam account lacks");
@@ -191,7 +178,7 @@ pub async fn run(
         });
     }
     let engine = client.map(|c| {
-        Arc::new(crate::delivery::Engine::new(
+        Arc::new(crate::delivery::engine(
             store.clone(),
             c,
             &cfg.connecteam,
@@ -238,7 +225,6 @@ pub async fn run(
             ConnecteamMode::Unconfigured
         },
         engine_wake: engine.as_ref().map(|e| e.waker()),
-        simulator: sandbox_sim.clone(),
     };
     let app = http::router(state, cfg.metrics_listen.is_none());
     let addr = listener.local_addr()?;

@@ -7,7 +7,9 @@
 //! operations in one transaction; [`app`] wires it together and [`cli`] is the command line.
 
 pub mod app;
+pub mod budget;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod connecteam;
 pub mod delivery;
@@ -19,3 +21,5 @@ pub mod simulator;
 pub mod sources;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

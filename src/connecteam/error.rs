@@ -6,40 +6,44 @@
 //! | `RateLimited` | 429, or any status whose body is `{"detail":"Too many requests"}` | wait for the reset; not a failed attempt |
 //! | `Retryable`   | a read that timed out, lost its connection or got 5xx/408; any call whose connection was refused (nothing was sent); an OAuth token fetch that failed that way | retry with backoff |
 //! | `Ambiguous`   | a write that timed out, lost its connection after sending, or got 5xx/408 | read back before repeating |
-//! | `Permanent`   | other 4xx (400/401/403/404/409/422 …), unexpected 3xx, and requests rejected before sending | dead-letter with `detail` |
+//! | `Permanent`   | other 4xx (400/401/403/404/409/422 …) and unexpected 3xx: Connecteam's own refusal | dead-letter with `detail` |
+//! | `NotSent`     | a request this client refused before sending it (25+ users, a bad id) | dead-letter with `detail` |
 //! | `Decode`      | a 2xx whose body is not what the docs say                        | a read: retry; a write: treat as ambiguous (it was probably applied) |
 //!
 //! No variant ever carries the API key, client secret or bearer token.
 
-use super::types::RateInfo;
+use crate::budget::RateReport;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {
     /// Over the account's budget. Not a failed attempt: wait for `rate.minute_reset_epoch_s`.
     #[error("connecteam rate limit reached")]
-    RateLimited { rate: Option<RateInfo> },
+    RateLimited { rate: Option<RateReport> },
     /// Nothing was applied (a read, or a request that never left): safe to repeat blindly.
     #[error("connecteam call failed, retryable: {message}")]
     Retryable {
         message: String,
         status: Option<u16>,
-        rate: Option<RateInfo>,
+        rate: Option<RateReport>,
     },
     /// A write whose outcome is unknown: it may have been applied.
     #[error("connecteam write outcome unknown: {message}")]
     Ambiguous {
         message: String,
         status: Option<u16>,
-        rate: Option<RateInfo>,
+        rate: Option<RateReport>,
     },
-    /// Connecteam (or this client, before sending) refused the request; repeating it is useless.
-    /// Requests this client refuses locally carry status 422 and a detail starting `not sent: `.
+    /// Connecteam refused the request; repeating it is useless.
     #[error("connecteam rejected the request ({status}): {detail}")]
     Permanent {
         status: u16,
         detail: String,
-        rate: Option<RateInfo>,
+        rate: Option<RateReport>,
     },
+    /// This client refused to send the request (it breaks a documented limit, or a value
+    /// cannot be put in a request): nothing reached Connecteam, and repeating it is useless.
+    #[error("request not sent: {detail}")]
+    NotSent { detail: String },
     /// A 2xx whose body does not match the documented shape. Treat as `Retryable` for reads
     /// and `Ambiguous` for writes.
     #[error("connecteam answer not understood: {message}")]
@@ -48,13 +52,13 @@ pub enum ApiError {
 
 impl ApiError {
     /// The rate-limit headers of the response that failed, if there was one.
-    pub fn rate(&self) -> Option<&RateInfo> {
+    pub fn rate(&self) -> Option<&RateReport> {
         match self {
             ApiError::RateLimited { rate }
             | ApiError::Retryable { rate, .. }
             | ApiError::Ambiguous { rate, .. }
             | ApiError::Permanent { rate, .. } => rate.as_ref(),
-            ApiError::Decode { .. } => None,
+            ApiError::Decode { .. } | ApiError::NotSent { .. } => None,
         }
     }
 
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::Ambiguous { .. } => "ambiguous",
             ApiError::Permanent { .. } => "permanent",
             ApiError::Decode { .. } => "decode",
+            ApiError::NotSent { .. } => "not_sent",
         }
     }
 
@@ -74,15 +79,15 @@ impl ApiError {
         match self {
             ApiError::Retryable { status, .. } | ApiError::Ambiguous { status, .. } => *status,
             ApiError::Permanent { status, .. } => Some(*status),
-            ApiError::RateLimited { .. } | ApiError::Decode { .. } => None,
+            ApiError::RateLimited { .. } | ApiError::Decode { .. } | ApiError::NotSent { .. } => {
+                None
+            }
         }
     }
 
     pub(crate) fn not_sent(detail: impl std::fmt::Display) -> ApiError {
-        ApiError::Permanent {
-            status: 422,
-            detail: format!("not sent: {detail}"),
-            rate: None,
+        ApiError::NotSent {
+            detail: detail.to_string(),
         }
     }
 }

@@ -15,11 +15,10 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::{ApiError, record, send};
+use super::error::ApiError;
+use super::transport::{classify_failure, record, send};
 use crate::config::OAuthConfig;
 
-pub(crate) const DEFAULT_SCOPES: &str =
-    "users.read users.write onboarding.read onboarding.write time_off.read time_off.write";
 /// Used when the token answer has no `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// After a failed renewal with a still-valid token, wait at most this long before trying again.
@@ -49,27 +48,13 @@ struct TokenAnswer {
 }
 
 impl OAuth {
-    pub(crate) fn from_config(o: &OAuthConfig) -> Result<OAuth, String> {
-        let secret = o
-            .client_secret
-            .as_ref()
-            .ok_or("connecteam.oauth.client_secret is required")?;
-        if o.client_id.trim().is_empty() {
-            return Err("connecteam.oauth.client_id is empty".to_owned());
-        }
-        let scope = o
-            .scopes
-            .as_ref()
-            .map(|s| s.joined())
-            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| DEFAULT_SCOPES.to_owned());
-        Ok(OAuth {
-            client_id: o.client_id.trim().to_owned(),
-            client_secret: secret.clone(),
-            scope,
+    pub(crate) fn new(o: &OAuthConfig) -> OAuth {
+        OAuth {
+            client_id: o.client_id.clone(),
+            client_secret: o.client_secret.clone(),
+            scope: o.scopes.clone(),
             cache: Mutex::new(None),
-        })
+        }
     }
 
     /// The same credentials with an empty cache.
@@ -148,7 +133,7 @@ impl OAuth {
         let result = async {
             let raw = send(rb, false).await?;
             if !(200..300).contains(&raw.status) {
-                return Err(super::classify_failure(
+                return Err(classify_failure(
                     ENDPOINT, raw.status, raw.rate, &raw.body, false,
                 ));
             }

@@ -9,8 +9,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use secrecy::SecretString;
 use url::Url;
 
+use super::transport::rate_from_headers;
 use super::*;
-use crate::config::{ConnecteamConfig, OAuthConfig};
+use crate::budget::RateReport;
+use crate::config::{ConnecteamAuth, ConnecteamConfig, DEFAULT_SCOPES, OAuthConfig};
+use crate::domain::idempotency::key as idempotency_key;
 
 const KEY: &str = "ck_live_SECRET_9f8e7d";
 
@@ -94,10 +97,8 @@ async fn stub(f: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> (Url, Log)
 
 fn config(base: &Url, timeout_ms: u64) -> ConnecteamConfig {
     ConnecteamConfig {
-        base_url: base.to_string(),
-        api_key: Some(SecretString::from(KEY)),
-        api_key_file: None,
-        oauth: None,
+        base_url: base.clone(),
+        auth: Some(ConnecteamAuth::ApiKey(SecretString::from(KEY))),
         requests_per_minute: 100,
         create_missing_users: true,
         default_phone_region: "US".into(),
@@ -111,13 +112,11 @@ fn key_client(base: &Url) -> Client {
 
 fn oauth_client(base: &Url) -> Client {
     let mut cfg = config(base, 2_000);
-    cfg.api_key = None;
-    cfg.oauth = Some(OAuthConfig {
+    cfg.auth = Some(ConnecteamAuth::OAuth(OAuthConfig {
         client_id: "hb-client".into(),
-        client_secret: Some(SecretString::from("OAUTH_SECRET_xyz")),
-        client_secret_file: None,
-        scopes: None,
-    });
+        client_secret: SecretString::from("OAUTH_SECRET_xyz"),
+        scopes: DEFAULT_SCOPES.to_owned(),
+    }));
     Client::new(&cfg).unwrap()
 }
 
@@ -184,7 +183,7 @@ async fn find_users_sends_repeated_keys_headers_and_parses_rate_and_paging() {
     assert_eq!(r.request_id.as_deref(), Some("req-42"));
     assert_eq!(
         r.rate,
-        Some(RateInfo {
+        Some(RateReport {
             minute_limit: Some(100),
             minute_remaining: Some(97),
             minute_reset_epoch_s: Some(1_763_790_000),
@@ -274,7 +273,7 @@ async fn find_users_rejects_bad_limit_without_sending() {
         };
         assert!(matches!(
             c.find_users(&q).await,
-            Err(ApiError::Permanent { .. })
+            Err(ApiError::NotSent { .. })
         ));
     }
     assert!(log.lock().unwrap().is_empty());
@@ -285,9 +284,7 @@ async fn create_users_enforces_25_without_sending() {
     let (base, log) = stub(|_| ok_empty()).await;
     let c = key_client(&base);
     let e = c.create_users(&new_users(26), "k").await.unwrap_err();
-    assert!(
-        matches!(&e, ApiError::Permanent { status: 422, detail, .. } if detail.starts_with("not sent"))
-    );
+    assert!(matches!(&e, ApiError::NotSent { .. }));
     assert!(c.create_users(&[], "k").await.is_err());
     assert!(log.lock().unwrap().is_empty());
 }
@@ -347,10 +344,10 @@ async fn assign_pack_enforces_500_and_no_duplicates_without_sending() {
     let ids: Vec<u64> = (1..=501).collect();
     assert!(matches!(
         c.assign_pack(7, &ids, "k").await,
-        Err(ApiError::Permanent { status: 422, .. })
+        Err(ApiError::NotSent { .. })
     ));
     let e = c.assign_pack(7, &[1, 2, 1], "k").await.unwrap_err();
-    assert!(matches!(&e, ApiError::Permanent { detail, .. } if detail.contains("duplicate")));
+    assert!(matches!(&e, ApiError::NotSent { detail } if detail.contains("duplicate")));
     assert!(c.assign_pack(7, &[], "k").await.is_err());
     assert!(log.lock().unwrap().is_empty());
     // Exactly 500 distinct ids is fine.
@@ -551,11 +548,11 @@ async fn dropped_connection_is_ambiguous_for_a_write_retryable_for_a_read() {
 #[test]
 fn rate_headers_tolerate_fractions_and_absence() {
     let mut h = reqwest::header::HeaderMap::new();
-    assert_eq!(RateInfo::from_headers(&h), None);
+    assert_eq!(rate_from_headers(&h), None);
     h.insert("x-ratelimit-minute-reset", "1763790060.0".parse().unwrap());
     h.insert("x-ratelimit-minute-remaining", "-1".parse().unwrap());
     h.insert("x-ratelimit-day-remaining", "n/a".parse().unwrap());
-    let r = RateInfo::from_headers(&h).unwrap();
+    let r = rate_from_headers(&h).unwrap();
     assert_eq!(r.minute_reset_epoch_s, Some(1_763_790_060));
     assert_eq!(r.minute_remaining, None);
     assert_eq!(r.day_remaining, None);
@@ -720,10 +717,11 @@ async fn debug_of_client_hides_secrets() {
 fn new_rejects_missing_credentials() {
     let base = Url::parse("http://127.0.0.1:9/").unwrap();
     let mut cfg = config(&base, 1000);
-    cfg.api_key = None;
-    assert!(Client::new(&cfg).is_err());
-    cfg.base_url = "not a url".into();
-    assert!(Client::new(&cfg).is_err());
+    cfg.auth = None;
+    assert!(matches!(
+        Client::new(&cfg),
+        Err(crate::connecteam::ClientError::Unconfigured)
+    ));
 }
 
 // ---- OAuth ----
@@ -791,7 +789,7 @@ async fn oauth_token_fetched_once_for_concurrent_calls() {
         form,
         vec![
             ("grant_type".to_owned(), "client_credentials".to_owned()),
-            ("scope".to_owned(), oauth::DEFAULT_SCOPES.to_owned()),
+            ("scope".to_owned(), DEFAULT_SCOPES.to_owned()),
         ]
     );
     let api: Vec<_> = log.iter().filter(|s| s.path != "/oauth/v1/token").collect();

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::RateReport;
 use crate::domain::{Email, PhoneE164};
 
 /// `userStatus` of a users lookup. Connecteam's own default is `active`, which misses archived
@@ -168,44 +169,7 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply<T> {
     pub value: T,
-    pub rate: Option<RateInfo>,
+    pub rate: Option<RateReport>,
     /// The body's `requestId` (or an `x-request-id` header), for support tickets.
     pub request_id: Option<String>,
-}
-
-/// The `x-ratelimit-*` headers of a response. `None` fields were absent or unreadable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RateInfo {
-    pub minute_limit: Option<u32>,
-    pub minute_remaining: Option<u32>,
-    /// UTC epoch seconds at which the minute window resets.
-    pub minute_reset_epoch_s: Option<i64>,
-    pub day_remaining: Option<u32>,
-    pub day_reset_epoch_s: Option<i64>,
-}
-
-impl RateInfo {
-    /// Read the headers; `None` when the response carried none of them.
-    pub fn from_headers(h: &reqwest::header::HeaderMap) -> Option<RateInfo> {
-        // Integers, tolerating a fractional form ("1763790060.0") by truncating it.
-        fn num<T: TryFrom<i64>>(h: &reqwest::header::HeaderMap, name: &str) -> Option<T> {
-            let text = h.get(name)?.to_str().ok()?.trim();
-            let n = match text.parse::<i64>() {
-                Ok(n) => n,
-                Err(_) => {
-                    let f = text.parse::<f64>().ok().filter(|f| f.is_finite())?;
-                    f.trunc() as i64
-                }
-            };
-            T::try_from(n).ok()
-        }
-        let r = RateInfo {
-            minute_limit: num(h, "x-ratelimit-minute-limit"),
-            minute_remaining: num(h, "x-ratelimit-minute-remaining"),
-            minute_reset_epoch_s: num(h, "x-ratelimit-minute-reset"),
-            day_remaining: num(h, "x-ratelimit-day-remaining"),
-            day_reset_epoch_s: num(h, "x-ratelimit-day-reset"),
-        };
-        (r != RateInfo::default()).then_some(r)
-    }
 }

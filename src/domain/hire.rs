@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Email, PhoneE164};
+use super::email::Email;
+use super::phone::PhoneE164;
 
 /// The only event type the delivery engine acts on today.
 pub const HIRE_CREATED: &str = "hire.created";

@@ -14,8 +14,10 @@ use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
 use super::problem::{Problem, parse_json, require_json};
+use crate::clock::now_ms;
+use crate::domain::EventStatus;
 use crate::domain::{FieldError, Hire};
-use crate::store::{EventQuery, EventStatus};
+use crate::store::EventQuery;
 
 /// Proof that the caller presented a valid admin token.
 pub struct Admin {
@@ -43,8 +45,7 @@ impl FromRequestParts<AppState> for Admin {
             Ok(claims) => Ok(Admin { claims }),
             Err(e) => {
                 tracing::warn!(reason = e.reason(), "admin authentication failed");
-                let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-                Err(Problem::new(status, "unauthorized", e.to_string()).with("reason", e.reason()))
+                Err(Problem::from(e))
             }
         }
     }
@@ -66,6 +67,7 @@ pub async fn get_event(
     let Some(ev) = state.store.get_event(&event_id).await? else {
         return Err(Problem::not_found(format!("no event {event_id:?}")));
     };
+    let ev = ev.with_planned_operations();
     let operations: Vec<Value> = ev
         .operations
         .iter()
@@ -228,17 +230,13 @@ pub async fn replay(
         Ok(hire) if ev.plan.is_some() => {
             let rules = state.rules.current();
             let plan = rules.set.evaluate(Some(&ev.source), &hire);
-            Some(crate::store::Replan {
-                operations: crate::intake::planned_operations(&event_id, &plan),
-                rules_version: plan.rules_version.clone(),
-                plan: serde_json::to_value(&plan).map_err(|e| Problem::internal(&e))?,
-            })
+            Some(crate::store::Replan { plan })
         }
         _ => None,
     };
     let Some(done) = state
         .store
-        .replay(&event_id, replan.as_ref(), crate::store::now_ms())
+        .replay(&event_id, replan.as_ref(), now_ms())
         .await?
     else {
         return Err(Problem::not_found(format!("no event {event_id:?}")));
@@ -261,6 +259,6 @@ pub async fn replay(
         "added": done.added,
         "superseded": done.superseded,
         "plan_changed": done.plan_changed,
-        "rules_version": replan.map(|r| r.rules_version),
+        "rules_version": replan.map(|r| r.plan.rules_version),
     })))
 }

@@ -27,7 +27,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::rules::RulesHandle;
 use crate::sources::Registry;
-use crate::sources::auth::JwtVerifier;
+use crate::sources::signing::JwtVerifier;
 use crate::store::Store;
 use crate::store::batcher::IntakeBatcher;
 
@@ -60,8 +60,6 @@ pub struct AppState {
     pub connecteam: ConnecteamMode,
     /// Wakes the delivery engine when new work is committed.
     pub engine_wake: Option<Arc<tokio::sync::Notify>>,
-    /// The in-process simulator under `--sandbox`.
-    pub simulator: Option<crate::simulator::Simulator>,
 }
 
 /// The routes and, beside each, its method and path as `openapi.yaml` lists them

@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::FieldError;
+use crate::sources::Rejection;
+use crate::sources::signing::AuthError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -120,42 +122,56 @@ impl From<crate::store::StoreError> for Problem {
 
 /// Check that a body is declared as JSON (`application/json` or `+json`): 415 otherwise.
 pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), Problem> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
-        Ok(())
-    } else {
-        Err(Problem::new(
+    crate::sources::require_json(headers).map_err(|m| {
+        Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
-            format!(
-                "expected Content-Type: application/json, got {}",
-                if ct.is_empty() { "none" } else { ct }
-            ),
-        ))
-    }
+            m,
+        )
+    })
 }
 
 /// Parse bytes as JSON: 400 with the line and column of a syntax error.
 pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
-    serde_json::from_slice(body).map_err(|e| {
-        Problem::bad_request(
-            "malformed-json",
-            format!(
-                "the body is not valid JSON: {e} (line {}, column {})",
-                e.line(),
-                e.column()
+    crate::sources::parse_json(body).map_err(|m| Problem::bad_request("malformed-json", m))
+}
+
+impl From<AuthError> for Problem {
+    /// 401 for a credential problem, 503 while the keys cannot be fetched; the same answer on
+    /// every route.
+    fn from(e: AuthError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        let kind = if status == StatusCode::UNAUTHORIZED {
+            "unauthorized"
+        } else {
+            "unavailable"
+        };
+        Problem::new(status, kind, e.to_string()).with("reason", e.reason())
+    }
+}
+
+impl From<Rejection> for Problem {
+    fn from(r: Rejection) -> Self {
+        let detail = r.to_string();
+        match r {
+            Rejection::Auth(e) => Problem::from(e),
+            Rejection::UnsupportedMediaType(m) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                m,
             ),
-        )
-    })
+            Rejection::MalformedJson(m) => Problem::bad_request("malformed-json", m),
+            Rejection::Malformed(m) => Problem::bad_request("malformed-event", m),
+            Rejection::InvalidHeaders(errors) => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid-header", detail).with_errors(errors)
+            }
+            Rejection::Unmappable(errors) => Problem::unprocessable(detail, errors),
+            Rejection::Conflict { event_id } => {
+                Problem::new(StatusCode::CONFLICT, "dedupe-key-conflict", detail)
+                    .with("event_id", event_id)
+            }
+        }
+    }
 }
 
 /// Turn any error answer that is not yet a problem (unknown route, wrong method, body too

@@ -1,20 +1,22 @@
-//! `POST /v1/webhooks/{source}`: authenticate the raw bytes, normalise, evaluate the rules,
-//! commit durably (group commit), answer. A 202 means the event is on disk.
+//! `POST /v1/webhooks/{source}`: the source's adapter verifies and decodes the raw request,
+//! intake evaluates the rules and commits every event it carries (group commit), and the
+//! adapter says how to answer. A 202 means the events are on disk.
 
 use std::time::SystemTime;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use futures_util::future::join_all;
 
 use super::AppState;
-use super::problem::{Problem, parse_json, require_json};
+use super::problem::Problem;
+use crate::clock::now_ms;
 use crate::intake;
-use crate::sources::{NormalizeError, Normalized};
-use crate::store::{IntakeOutcome, now_ms};
+use crate::sources::{Content, ItemOutcome, Rejection, Reply, WebhookRequest};
+use crate::store::IntakeOutcome;
 
 fn rejected(source: &str, reason: &'static str) {
     metrics::counter!("hirebridge_events_total", "source" => source.to_owned(), "outcome" => "rejected", "reason" => reason)
@@ -24,6 +26,8 @@ fn rejected(source: &str, reason: &'static str) {
 pub async fn receive(
     State(state): State<AppState>,
     Path(source_name): Path<String>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -33,102 +37,74 @@ pub async fn receive(
             "no source named {source_name:?} is configured"
         )));
     };
-    let name = source.name.as_str();
-
-    // Authenticate the raw bytes before looking inside them.
-    if let Err(e) = source
-        .verifier
-        .verify(&headers, &body, SystemTime::now())
-        .await
-    {
-        rejected(name, e.reason());
-        tracing::warn!(
-            source = name,
-            reason = e.reason(),
-            "webhook authentication failed"
-        );
-        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-        let kind = if status == StatusCode::UNAUTHORIZED {
-            "unauthorized"
-        } else {
-            "unavailable"
-        };
-        return Err(Problem::new(status, kind, e.to_string()).with("reason", e.reason()));
-    }
-
-    if let Err(p) = require_json(&headers) {
-        rejected(name, "unsupported_media_type");
-        return Err(p);
-    }
-    let value = parse_json(&body).inspect_err(|_| rejected(name, "malformed_json"))?;
-    let normalized = match source.normalize(&headers, &value) {
-        Ok(n) => n,
-        Err(NormalizeError::Malformed(m)) => {
-            rejected(name, "malformed");
-            return Err(Problem::bad_request("malformed-event", m));
-        }
-        Err(NormalizeError::InvalidHeaders(errors)) => {
-            rejected(name, "invalid_header");
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-header",
-                "invalid request headers",
-            )
-            .with_errors(errors));
-        }
-        Err(NormalizeError::Unmappable(errors)) => {
-            rejected(name, "unmappable");
-            return Err(Problem::unprocessable(
-                format!(
-                    "the body is not a hire this source can map: {} field(s) missing or invalid",
-                    errors.len()
-                ),
-                errors,
-            ));
-        }
+    let name = source.name();
+    let req = WebhookRequest {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+        received_at: SystemTime::now(),
     };
-    let ignored = matches!(normalized, Normalized::Ignored { .. });
-    let fingerprint = intake::fingerprint(&value);
+    let decoded = source.decode(&req).await.map_err(|r| {
+        rejected(name, r.reason());
+        if let Rejection::Auth(e) = &r {
+            tracing::warn!(
+                source = name,
+                reason = e.reason(),
+                "webhook authentication failed"
+            );
+        }
+        Problem::from(r)
+    })?;
+
     let rules = state.rules.current();
-    let (event, matches) =
-        intake::prepare_event(name, normalized, fingerprint, &rules.set, &value, now_ms());
-
-    let outcome = state.intake.submit(event).await.map_err(Problem::from)?;
-    let (status, body, label) = match outcome {
-        IntakeOutcome::Accepted { event_id } if ignored => (
-            StatusCode::OK,
-            json!({"event_id": event_id, "status": "ignored"}),
-            "ignored",
-        ),
-        IntakeOutcome::Accepted { event_id } => {
-            tracing::info!(source = name, event_id = %event_id, "event accepted");
-            // Only a hire the store accepted counts: not repeats, conflicts or dry runs.
-            matches.record();
-            if let Some(w) = &state.engine_wake {
-                w.notify_one();
+    let received_at = now_ms();
+    let (events, items): (Vec<_>, Vec<_>) = decoded
+        .items
+        .into_iter()
+        .map(|item| {
+            let ignored = matches!(item.content, Content::Ignored { .. });
+            let (event, matches) = intake::prepare_event(name, item, &rules.set, received_at);
+            (event, (ignored, matches))
+        })
+        .unzip();
+    // The events of one request go to the writers together and share a group commit.
+    let results = join_all(events.into_iter().map(|e| state.intake.submit(e))).await;
+    let mut outcomes = Vec::with_capacity(results.len());
+    let mut woke = false;
+    for ((ignored, matches), result) in items.into_iter().zip(results) {
+        let (outcome, label) = match result.map_err(Problem::from)? {
+            IntakeOutcome::Accepted { event_id } if ignored => {
+                (ItemOutcome::Ignored { event_id }, "ignored")
             }
-            (
-                StatusCode::ACCEPTED,
-                json!({"event_id": event_id, "status": "accepted"}),
-                "accepted",
-            )
-        }
-        IntakeOutcome::Duplicate { event_id } => (
-            StatusCode::OK,
-            json!({"event_id": event_id, "status": "duplicate"}),
-            "duplicate",
-        ),
-        IntakeOutcome::Conflict { event_id } => {
-            rejected(name, "conflict");
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                "dedupe-key-conflict",
-                "an event with this dedupe key (event_id or Idempotency-Key) was already accepted with a different body",
-            )
-            .with("event_id", event_id));
-        }
-    };
-    metrics::counter!("hirebridge_events_total", "source" => name.to_owned(), "outcome" => label, "reason" => "")
-        .increment(1);
-    Ok((status, Json(body)).into_response())
+            IntakeOutcome::Accepted { event_id } => {
+                tracing::info!(source = name, event_id = %event_id, "event accepted");
+                // Only a hire the store accepted counts: not repeats, conflicts or dry runs.
+                matches.record();
+                woke = true;
+                (ItemOutcome::Accepted { event_id }, "accepted")
+            }
+            IntakeOutcome::Duplicate { event_id } => {
+                (ItemOutcome::Duplicate { event_id }, "duplicate")
+            }
+            IntakeOutcome::Conflict { event_id } => {
+                rejected(name, "conflict");
+                outcomes.push(ItemOutcome::Conflict { event_id });
+                continue;
+            }
+        };
+        metrics::counter!("hirebridge_events_total", "source" => name.to_owned(), "outcome" => label, "reason" => "")
+            .increment(1);
+        outcomes.push(outcome);
+    }
+    if woke && let Some(w) = &state.engine_wake {
+        w.notify_one();
+    }
+    match source.respond(&outcomes)? {
+        Reply::Json { status, body } => Ok((
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            Json(body),
+        )
+            .into_response()),
+    }
 }

@@ -13,7 +13,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{Instrument, Span};
 
-use super::{IntakeOutcome, NewEvent, Store, StoreError};
+use super::Store;
+use super::error::StoreError;
+use super::model::{IntakeOutcome, NewEvent};
 
 /// The most events one transaction carries.
 pub const MAX_BATCH: usize = 512;
@@ -128,7 +130,7 @@ mod tests {
 
     use super::*;
     use crate::config::DatabaseUrl;
-    use crate::store::EventStatus;
+    use crate::domain::EventStatus;
 
     /// Log output, captured.
     #[derive(Clone, Default)]

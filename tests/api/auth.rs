@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hirebridge::config::{AuthConfig, Config, JwtConfig, SourceConfig};
+use hirebridge::config::{AuthConfig, Config, GenericSource, JwtConfig, JwtKey, SourceConfig};
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -162,16 +162,14 @@ async fn jwks_endpoint() -> (String, Arc<AtomicUsize>) {
 }
 
 fn jwks_source(cfg: &mut Config, name: &str, jwks_url: String) {
-    let mut source: SourceConfig = cfg.sources["jwt"].clone();
-    source.auth = Some(AuthConfig::Jwt(JwtConfig {
-        hs256_secret: None,
-        hs256_secret_file: None,
-        rs256_public_key_pem: None,
-        rs256_public_key_pem_file: None,
-        jwks_url: Some(jwks_url),
-        issuer: Some("acme-hris".to_owned()),
-        audience: Some("hirebridge".to_owned()),
-    }));
+    let source = SourceConfig::Generic(GenericSource {
+        auth: AuthConfig::Jwt(JwtConfig {
+            key: JwtKey::Jwks(jwks_url.parse().expect("a JWKS URL")),
+            issuer: Some("acme-hris".to_owned()),
+            audience: Some("hirebridge".to_owned()),
+        }),
+        phone_region: None,
+    });
     cfg.sources.insert(name.to_owned(), source);
 }
 

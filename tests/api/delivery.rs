@@ -1124,9 +1124,9 @@ async fn a_dead_replicas_claims_are_taken_over(b: Backend) {
     const LEASE_MS: i64 = 1500;
     let claimed = store
         .claim(
-            hirebridge::store::OperationKind::ResolveUser,
+            hirebridge::domain::OperationKind::ResolveUser,
             "replica-that-died",
-            hirebridge::store::now_ms(),
+            hirebridge::clock::now_ms(),
             LEASE_MS,
             100,
         )

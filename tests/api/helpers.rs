@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hirebridge::app::{self, ServeOptions};
 use hirebridge::config::{Config, SignatureEncoding};
 use hirebridge::simulator::{SimConfig, Simulator};
-use hirebridge::sources::auth::{sign_hmac_sha256, sign_standard_webhooks};
+use hirebridge::testkit::{sign_hmac_sha256, sign_standard_webhooks};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio::task::JoinHandle;
@@ -483,7 +483,7 @@ pub async fn open_store(db: &TestDb) -> Arc<dyn hirebridge::store::Store> {
 /// For tests of intake alone: Connecteam unconfigured, so nothing is delivered and events
 /// stay `accepted`.
 pub fn without_delivery(c: &mut Config) {
-    c.connecteam.api_key = None;
+    c.connecteam.auth = None;
 }
 
 pub fn now_s() -> i64 {

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use hirebridge::store::queue::Transition;
-use hirebridge::store::{self, OperationKind, OperationStatus, Store};
+use hirebridge::clock::now_ms;
+use hirebridge::domain::{OperationKind, OperationStatus};
+use hirebridge::store::{self, Store, Transition};
 use serde_json::Value;
 
 use crate::both_backends;
@@ -22,16 +23,8 @@ both_backends!(
 async fn accept(store: &dyn Store) -> String {
     let rules = hirebridge::rules::RuleSet::parse("rules.yaml", TEST_RULES).expect("rules");
     let body = hire(&unique_id("evt"));
-    let normalized =
-        hirebridge::sources::generic::normalize(&body, "US", None).expect("a valid hire");
-    let event = hirebridge::intake::build_event(
-        "sw",
-        normalized,
-        hirebridge::intake::fingerprint(&body),
-        &rules,
-        &body,
-        store::now_ms(),
-    );
+    let item = hirebridge::sources::generic::normalize(&body, "US", None).expect("a valid hire");
+    let event = hirebridge::intake::build_event("sw", item, &rules, now_ms());
     let id = event.id.clone();
     let out = store.insert_events(&[event]).await.expect("insert");
     assert_eq!(
@@ -49,7 +42,7 @@ async fn a_lease_taken_over_belongs_to_the_new_owner(b: Backend) {
     let event = accept(&*store).await;
 
     // Replica A claims the hire's first operation and then stalls past its lease.
-    let now = store::now_ms();
+    let now = now_ms();
     let a = store
         .claim(OperationKind::ResolveUser, "replica-a", now, 50, 10)
         .await
@@ -69,7 +62,7 @@ async fn a_lease_taken_over_belongs_to_the_new_owner(b: Backend) {
         .claim(
             OperationKind::ResolveUser,
             "replica-b",
-            store::now_ms(),
+            now_ms(),
             60_000,
             10,
         )
@@ -79,10 +72,7 @@ async fn a_lease_taken_over_belongs_to_the_new_owner(b: Backend) {
 
     // A wakes up: it can neither renew nor change anything.
     assert_eq!(
-        store
-            .renew("replica-a", store::now_ms() + 60_000)
-            .await
-            .unwrap(),
+        store.renew("replica-a", now_ms() + 60_000).await.unwrap(),
         0
     );
     let late = [
@@ -92,48 +82,30 @@ async fn a_lease_taken_over_belongs_to_the_new_owner(b: Backend) {
             error: "late".into(),
         },
     ];
-    assert_eq!(
-        store
-            .apply("replica-a", &late, store::now_ms())
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(store.apply("replica-a", &late, now_ms()).await.unwrap(), 0);
     let ev = store.get_event(&event).await.unwrap().unwrap();
     assert_eq!(ev.operations[0].status, OperationStatus::Pending);
     assert_eq!(ev.operations[0].last_error, None);
 
     // B holds it and finishes it.
     assert_eq!(
-        store
-            .renew("replica-b", store::now_ms() + 60_000)
-            .await
-            .unwrap(),
+        store.renew("replica-b", now_ms() + 60_000).await.unwrap(),
         1
     );
     let done = [Transition::Retry {
         op_id: op,
-        at_ms: store::now_ms(),
+        at_ms: now_ms(),
         error: "try again".into(),
         count_attempt: true,
         ambiguous: false,
     }];
-    assert_eq!(
-        store
-            .apply("replica-b", &done, store::now_ms())
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(store.apply("replica-b", &done, now_ms()).await.unwrap(), 1);
     let ev = store.get_event(&event).await.unwrap().unwrap();
     assert_eq!(ev.operations[0].attempts, 1);
     assert_eq!(ev.operations[0].last_error.as_deref(), Some("try again"));
     // Handed back: B holds nothing any more.
     assert_eq!(
-        store
-            .renew("replica-b", store::now_ms() + 60_000)
-            .await
-            .unwrap(),
+        store.renew("replica-b", now_ms() + 60_000).await.unwrap(),
         0
     );
     store.close().await;
@@ -145,7 +117,9 @@ async fn the_plan_becomes_operations_when_the_user_is_known(b: Backend) {
     let event = accept(&*store).await;
 
     // Before the user is known only resolve_user is stored; the plan's work is shown blocked.
-    let ev = store.get_event(&event).await.unwrap().unwrap();
+    let stored = store.get_event(&event).await.unwrap().unwrap();
+    assert_eq!(stored.operations.len(), 1);
+    let ev = stored.with_planned_operations();
     let plan = ev.plan.clone().expect("a plan");
     let planned =
         plan["packs"].as_array().unwrap().len() + plan["policies"].as_array().unwrap().len();
@@ -163,25 +137,23 @@ async fn the_plan_becomes_operations_when_the_user_is_known(b: Backend) {
         .map(|o| o.idempotency_key.clone())
         .collect();
     let ops = store
-        .claim(OperationKind::AssignPack, "x", store::now_ms(), 60_000, 10)
+        .claim(OperationKind::AssignPack, "x", now_ms(), 60_000, 10)
         .await
         .unwrap();
     assert!(ops.is_empty(), "no pack work before the user is known");
 
     let claimed = store
-        .claim(OperationKind::ResolveUser, "r", store::now_ms(), 60_000, 10)
+        .claim(OperationKind::ResolveUser, "r", now_ms(), 60_000, 10)
         .await
         .unwrap();
-    let plan: hirebridge::rules::Plan = serde_json::from_value(plan).unwrap();
+    let plan: hirebridge::domain::Plan = serde_json::from_value(plan).unwrap();
     let resolved = Transition::UserResolved {
         op_id: claimed[0].id,
-        event_id: event.clone(),
         user_id: 4242,
-        operations: hirebridge::intake::planned_operations(&event, &plan),
     };
     assert_eq!(
         store
-            .apply("r", std::slice::from_ref(&resolved), store::now_ms())
+            .apply("r", std::slice::from_ref(&resolved), now_ms())
             .await
             .unwrap(),
         1
@@ -207,7 +179,7 @@ async fn the_plan_becomes_operations_when_the_user_is_known(b: Backend) {
         Value::from("delivering")
     );
     let packs = store
-        .claim(OperationKind::AssignPack, "p", store::now_ms(), 60_000, 10)
+        .claim(OperationKind::AssignPack, "p", now_ms(), 60_000, 10)
         .await
         .unwrap();
     assert_eq!(packs.len(), plan.packs.len());
@@ -219,7 +191,7 @@ async fn next_due_waits_for_a_live_lease(b: Backend) {
     let db = TestDb::new(b).await;
     let store = open_store(&db).await;
     accept(&*store).await;
-    let now = store::now_ms();
+    let now = now_ms();
     let due = store.next_due().await.unwrap().expect("something is due");
     assert!(due <= now);
     store
@@ -240,7 +212,7 @@ async fn replay_restarts_the_wait_clock(b: Backend) {
     let store = open_store(&db).await;
     let event = accept(&*store).await;
     let claimed = store
-        .claim(OperationKind::ResolveUser, "w", store::now_ms(), 60_000, 10)
+        .claim(OperationKind::ResolveUser, "w", now_ms(), 60_000, 10)
         .await
         .unwrap();
     let op = claimed[0].clone();
@@ -248,9 +220,9 @@ async fn replay_restarts_the_wait_clock(b: Backend) {
         op_id: op.id,
         error: "no Connecteam user matched within waiting_for_user_timeout_s".into(),
     }];
-    store.apply("w", &dead, store::now_ms()).await.unwrap();
+    store.apply("w", &dead, now_ms()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(30)).await;
-    let replayed_at = store::now_ms();
+    let replayed_at = now_ms();
     let done = store
         .replay(&event, None, replayed_at)
         .await
@@ -259,13 +231,7 @@ async fn replay_restarts_the_wait_clock(b: Backend) {
     assert_eq!(done.requeued, 1);
     assert!(!done.plan_changed);
     let again = store
-        .claim(
-            OperationKind::ResolveUser,
-            "w2",
-            store::now_ms(),
-            60_000,
-            10,
-        )
+        .claim(OperationKind::ResolveUser, "w2", now_ms(), 60_000, 10)
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -287,25 +253,37 @@ async fn replay_under_a_changed_plan_follows_it(b: Backend) {
     let store = open_store(&db).await;
     let event = accept(&*store).await;
     let ev = store.get_event(&event).await.unwrap().unwrap();
-    let mut plan: hirebridge::rules::Plan = serde_json::from_value(ev.plan.unwrap()).unwrap();
+    let mut plan: hirebridge::domain::Plan = serde_json::from_value(ev.plan.unwrap()).unwrap();
     plan.packs = vec![101, 999];
     plan.policies.truncate(1);
     let policy = plan.policies[0].id.clone();
+    // The event takes that plan before its user is known: nothing is queued from it yet.
+    let first = store
+        .replay(
+            &event,
+            Some(&store::Replan { plan: plan.clone() }),
+            now_ms(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first,
+        store::Replayed {
+            plan_changed: true,
+            ..store::Replayed::default()
+        }
+    );
     let claimed = store
-        .claim(OperationKind::ResolveUser, "r", store::now_ms(), 60_000, 10)
+        .claim(OperationKind::ResolveUser, "r", now_ms(), 60_000, 10)
         .await
         .unwrap();
     let resolved = Transition::UserResolved {
         op_id: claimed[0].id,
-        event_id: event.clone(),
         user_id: 7,
-        operations: hirebridge::intake::planned_operations(&event, &plan),
     };
-    store
-        .apply("r", &[resolved], store::now_ms())
-        .await
-        .unwrap();
-    let now = store::now_ms();
+    store.apply("r", &[resolved], now_ms()).await.unwrap();
+    let now = now_ms();
     let packs = store
         .claim(OperationKind::AssignPack, "p", now, 60_000, 10)
         .await
@@ -350,12 +328,10 @@ async fn replay_under_a_changed_plan_follows_it(b: Backend) {
     fixed.packs = vec![101, 103];
     fixed.policies[0].balance = Some(serde_json::from_value(serde_json::json!(3)).unwrap());
     let replan = store::Replan {
-        plan: serde_json::to_value(&fixed).unwrap(),
-        rules_version: fixed.rules_version.clone(),
-        operations: hirebridge::intake::planned_operations(&event, &fixed),
+        plan: fixed.clone(),
     };
     let done = store
-        .replay(&event, Some(&replan), store::now_ms())
+        .replay(&event, Some(&replan), now_ms())
         .await
         .unwrap()
         .unwrap();
@@ -401,14 +377,14 @@ async fn replay_under_a_changed_plan_follows_it(b: Backend) {
 
     // The same replay again changes nothing more.
     let again = store
-        .replay(&event, Some(&replan), store::now_ms())
+        .replay(&event, Some(&replan), now_ms())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(again, store::Replayed::default());
 
     // Once the rest is done, so is the event: a superseded operation does not hold it back.
-    let now = store::now_ms();
+    let now = now_ms();
     let rest: Vec<_> = [OperationKind::AssignPack, OperationKind::AssignPolicy]
         .into_iter()
         .map(|k| (k, format!("{k:?}")))

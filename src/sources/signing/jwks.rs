@@ -81,18 +81,15 @@ fn elapsed_at_least(since: Option<SystemTime>, now: SystemTime, d: Duration) -> 
 }
 
 impl JwksCache {
-    /// A cache for the set at `url`; nothing is fetched until the first token arrives.
-    pub fn new(url: String, http: reqwest::Client) -> Result<Self, String> {
-        let parsed = url::Url::parse(&url).map_err(|e| format!("jwks_url is not a URL: {e}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err("jwks_url must be an http or https URL".to_owned());
-        }
-        Ok(JwksCache {
-            url,
+    /// A cache for the set at `url` (an http or https URL, checked by the configuration);
+    /// nothing is fetched until the first token arrives.
+    pub fn new(url: url::Url, http: reqwest::Client) -> Self {
+        JwksCache {
+            url: url.to_string(),
             http,
             state: RwLock::new(State::default()),
             fetch_lock: tokio::sync::Mutex::new(()),
-        })
+        }
     }
 
     fn cached(&self, kid: Option<&str>) -> Option<JwksKey> {

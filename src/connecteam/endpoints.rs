@@ -1,0 +1,341 @@
+//! One method per Connecteam endpoint hirebridge uses, and the envelopes its answers come in.
+
+use reqwest::Method;
+use serde::Deserialize;
+
+use super::client::{Client, Request};
+use super::error::ApiError;
+use super::transport::from_value;
+use super::types::{
+    MAX_CREATE_USERS, MAX_PACK_ASSIGN, MAX_USERS_PAGE, NewUser, Pack, PackAssignment, PolicyType,
+    Reply, User, UserPage, UserQuery,
+};
+
+impl Client {
+    /// The pack ids and policy ids the account has (two GETs), for checking a rule table
+    /// against the account.
+    pub async fn catalog(&self) -> Result<(Vec<u64>, Vec<String>), ApiError> {
+        let packs = self.list_packs().await?.value;
+        let types = self.policy_types().await?.value;
+        Ok((
+            packs.into_iter().map(|p| p.id).collect(),
+            types
+                .into_iter()
+                .flat_map(|t| t.policies.into_iter().map(|p| p.id))
+                .collect(),
+        ))
+    }
+
+    /// `GET /users/v1/users`: one page of users matching the filters. Values within one filter
+    /// are alternatives; how Connecteam combines different filters (emails AND phones, or OR)
+    /// is undocumented, so callers that need "by email or by phone" should query each filter
+    /// on its own or match the answer themselves.
+    pub async fn find_users(&self, q: &UserQuery) -> Result<Reply<UserPage>, ApiError> {
+        if !(1..=MAX_USERS_PAGE).contains(&q.limit) {
+            return Err(ApiError::not_sent(format!(
+                "limit {} is outside 1..={MAX_USERS_PAGE}",
+                q.limit
+            )));
+        }
+        let mut url = self.url(&["users", "v1", "users"]);
+        {
+            let mut pairs = url.query_pairs_mut();
+            for id in &q.user_ids {
+                pairs.append_pair("userIds", &id.to_string());
+            }
+            for e in &q.emails {
+                pairs.append_pair("emailAddresses", e);
+            }
+            for p in &q.phones {
+                pairs.append_pair("phoneNumbers", p);
+            }
+            for n in &q.full_names {
+                pairs.append_pair("fullNames", n);
+            }
+            pairs.append_pair("userStatus", q.status.as_str());
+            pairs.append_pair("limit", &q.limit.to_string());
+            pairs.append_pair("offset", &q.offset.to_string());
+        }
+        let (limit, offset) = (q.limit, q.offset);
+        self.call(
+            Request {
+                endpoint: "users.find",
+                method: Method::GET,
+                url,
+                body: None,
+                idempotency_key: None,
+            },
+            move |v| {
+                let page: UsersEnvelope = from_value(v)?;
+                let n = page.data.users.len() as u32;
+                let next_offset = if n < limit {
+                    None
+                } else {
+                    // Connecteam's `paging.offset` is where to continue; fall back to counting
+                    // when it is missing or would not move forward.
+                    let counted = offset.saturating_add(n);
+                    match page.paging.and_then(|p| p.offset) {
+                        Some(o) if o > u64::from(offset) => {
+                            Some(u32::try_from(o).unwrap_or(counted))
+                        }
+                        _ => Some(counted),
+                    }
+                };
+                Ok(UserPage {
+                    users: page.data.users,
+                    next_offset,
+                })
+            },
+        )
+        .await
+    }
+
+    /// `POST /users/v1/users` with 1..=25 users; answers the created users with their ids.
+    pub async fn create_users(
+        &self,
+        users: &[NewUser],
+        idempotency_key: &str,
+    ) -> Result<Reply<Vec<User>>, ApiError> {
+        if users.is_empty() || users.len() > MAX_CREATE_USERS {
+            return Err(ApiError::not_sent(format!(
+                "{} users in one create; Connecteam accepts 1..={MAX_CREATE_USERS}",
+                users.len()
+            )));
+        }
+        let body = serde_json::to_value(users).map_err(|e| ApiError::not_sent(e.to_string()))?;
+        self.call(
+            Request {
+                endpoint: "users.create",
+                method: Method::POST,
+                url: self.url(&["users", "v1", "users"]),
+                body: Some(body),
+                idempotency_key: Some(idempotency_key),
+            },
+            |v| Ok(from_value::<CreateEnvelope>(v)?.data.results),
+        )
+        .await
+    }
+
+    /// `PUT /users/v1/users` with `isArchived: false` for 1..=25 users: a rehired person's
+    /// archived user becomes active again.
+    pub async fn restore_users(
+        &self,
+        user_ids: &[u64],
+        idempotency_key: &str,
+    ) -> Result<Reply<()>, ApiError> {
+        if user_ids.is_empty() || user_ids.len() > MAX_CREATE_USERS {
+            return Err(ApiError::not_sent(format!(
+                "{} users in one update; Connecteam accepts 1..={MAX_CREATE_USERS}",
+                user_ids.len()
+            )));
+        }
+        let body: Vec<serde_json::Value> = user_ids
+            .iter()
+            .map(|id| serde_json::json!({"userId": id, "isArchived": false}))
+            .collect();
+        self.call(
+            Request {
+                endpoint: "users.update",
+                method: Method::PUT,
+                url: self.url(&["users", "v1", "users"]),
+                body: Some(serde_json::Value::Array(body)),
+                idempotency_key: Some(idempotency_key),
+            },
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    /// `GET /onboarding/v1/packs`.
+    pub async fn list_packs(&self) -> Result<Reply<Vec<Pack>>, ApiError> {
+        self.call(
+            Request {
+                endpoint: "packs.list",
+                method: Method::GET,
+                url: self.url(&["onboarding", "v1", "packs"]),
+                body: None,
+                idempotency_key: None,
+            },
+            |v| Ok(from_value::<PacksEnvelope>(v)?.data.packs),
+        )
+        .await
+    }
+
+    /// `GET /onboarding/v1/packs/{packId}/assignments`; an unknown pack is `Permanent` 404.
+    pub async fn pack_assignments(
+        &self,
+        pack_id: u64,
+    ) -> Result<Reply<Vec<PackAssignment>>, ApiError> {
+        self.call(
+            Request {
+                endpoint: "packs.assignments.get",
+                method: Method::GET,
+                url: self.url(&[
+                    "onboarding",
+                    "v1",
+                    "packs",
+                    &pack_id.to_string(),
+                    "assignments",
+                ]),
+                body: None,
+                idempotency_key: None,
+            },
+            |v| Ok(from_value::<AssignmentsEnvelope>(v)?.data.assignments),
+        )
+        .await
+    }
+
+    /// `POST /onboarding/v1/packs/{packId}/assignments` with 1..=500 distinct user ids.
+    /// All-or-nothing on Connecteam's side: a 422 means none was assigned.
+    pub async fn assign_pack(
+        &self,
+        pack_id: u64,
+        user_ids: &[u64],
+        idempotency_key: &str,
+    ) -> Result<Reply<()>, ApiError> {
+        if user_ids.is_empty() || user_ids.len() > MAX_PACK_ASSIGN {
+            return Err(ApiError::not_sent(format!(
+                "{} user ids in one pack assignment; Connecteam accepts 1..={MAX_PACK_ASSIGN}",
+                user_ids.len()
+            )));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(user_ids.len());
+        let dupes: Vec<u64> = user_ids
+            .iter()
+            .copied()
+            .filter(|id| !seen.insert(*id))
+            .collect();
+        if !dupes.is_empty() {
+            return Err(ApiError::not_sent(format!(
+                "duplicate user ids in one pack assignment: {dupes:?}"
+            )));
+        }
+        self.call(
+            Request {
+                endpoint: "packs.assign",
+                method: Method::POST,
+                url: self.url(&[
+                    "onboarding",
+                    "v1",
+                    "packs",
+                    &pack_id.to_string(),
+                    "assignments",
+                ]),
+                body: Some(serde_json::json!({ "userIds": user_ids })),
+                idempotency_key: Some(idempotency_key),
+            },
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    /// `GET /time-off/v1/policy-types`.
+    pub async fn policy_types(&self) -> Result<Reply<Vec<PolicyType>>, ApiError> {
+        self.call(
+            Request {
+                endpoint: "policies.types",
+                method: Method::GET,
+                url: self.url(&["time-off", "v1", "policy-types"]),
+                body: None,
+                idempotency_key: None,
+            },
+            |v| Ok(from_value::<PolicyTypesEnvelope>(v)?.data.policy_types),
+        )
+        .await
+    }
+
+    /// `PUT /time-off/v1/time-off-policies/{policyId}/assignments` for one user, with an
+    /// optional starting balance in `unit` (`hours` or `days`). Connecteam documents this PUT
+    /// as safe to repeat, but an unseen outcome is still reported as `Ambiguous` like every
+    /// write; the engine may simply repeat it.
+    pub async fn assign_policy(
+        &self,
+        policy_id: &str,
+        user_id: u64,
+        balance: Option<f64>,
+        unit: Option<&str>,
+        idempotency_key: &str,
+    ) -> Result<Reply<()>, ApiError> {
+        if policy_id.is_empty() {
+            return Err(ApiError::not_sent("empty policy id"));
+        }
+        let mut body = serde_json::Map::new();
+        body.insert("userId".into(), user_id.into());
+        if let Some(b) = balance {
+            // serde_json would silently send NaN/∞ as null.
+            let n = serde_json::Number::from_f64(b)
+                .ok_or_else(|| ApiError::not_sent(format!("balance {b} is not a number")))?;
+            body.insert("balance".into(), serde_json::Value::Number(n));
+        }
+        if let Some(u) = unit {
+            body.insert("unit".into(), u.into());
+        }
+        self.call(
+            Request {
+                endpoint: "policies.assign",
+                method: Method::PUT,
+                url: self.url(&[
+                    "time-off",
+                    "v1",
+                    "time-off-policies",
+                    policy_id,
+                    "assignments",
+                ]),
+                body: Some(serde_json::Value::Object(body)),
+                idempotency_key: Some(idempotency_key),
+            },
+            |_| Ok(()),
+        )
+        .await
+    }
+}
+
+#[derive(Deserialize)]
+struct UsersEnvelope {
+    data: UsersData,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+#[derive(Deserialize)]
+struct UsersData {
+    // Required: reading a malformed page as "no such user" would create a duplicate.
+    users: Vec<User>,
+}
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    offset: Option<u64>,
+}
+#[derive(Deserialize)]
+struct CreateEnvelope {
+    data: CreateData,
+}
+#[derive(Deserialize)]
+struct CreateData {
+    results: Vec<User>,
+}
+#[derive(Deserialize)]
+struct PacksEnvelope {
+    data: PacksData,
+}
+#[derive(Deserialize)]
+struct PacksData {
+    packs: Vec<Pack>,
+}
+#[derive(Deserialize)]
+struct AssignmentsEnvelope {
+    data: AssignmentsData,
+}
+#[derive(Deserialize)]
+struct AssignmentsData {
+    assignments: Vec<PackAssignment>,
+}
+#[derive(Deserialize)]
+struct PolicyTypesEnvelope {
+    data: PolicyTypesData,
+}
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyTypesData {
+    policy_types: Vec<PolicyType>,
+}

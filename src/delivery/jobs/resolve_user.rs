@@ -1,0 +1,264 @@
+//! `resolve_user`: find each hire's Connecteam user, or create it.
+//!
+//! The emails of every due hire go in ONE lookup, then the phones of those still unmatched in
+//! another (Connecteam does not say how it combines different filters). A match is reused; an
+//! archived match is a rehire and is restored (`isArchived: false`). The rest are created 25
+//! per request. A hire with no match and no phone (or with `create_missing_users: false`)
+//! waits, re-checked on a shared schedule, until its user appears or
+//! `waiting_for_user_timeout_s` passes. A lookup always precedes a create, so a create whose
+//! answer was lost is found on the next round instead of being repeated.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+
+use super::user_match::{Matcher, has_phone, unique};
+use crate::clock::now_ms;
+use crate::config::{ConnecteamConfig, DeliveryConfig};
+use crate::connecteam::{self, Client, MAX_CREATE_USERS, NewUser};
+use crate::delivery::bisect::Bisect;
+use crate::delivery::claimed::{Claimed, Outcome};
+use crate::delivery::failure::Failure;
+use crate::delivery::job::{Batches, Batching, Job};
+use crate::delivery::round::{Interrupt, Round};
+use crate::delivery::schedule::recheck_at;
+use crate::domain::{Hire, OperationKind, PhoneE164, Plan, idempotency};
+
+/// Hires per user lookup (keeps the query string of a GET well under common URL limits).
+pub const LOOKUP_BATCH: u32 = 100;
+
+pub struct ResolveUser {
+    client: Client,
+    create_missing_users: bool,
+    region: String,
+}
+
+impl ResolveUser {
+    pub fn new(client: Client, cfg: &ConnecteamConfig) -> Self {
+        Self {
+            client,
+            create_missing_users: cfg.create_missing_users,
+            region: cfg.default_phone_region.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl Job for ResolveUser {
+    fn kind(&self) -> OperationKind {
+        OperationKind::ResolveUser
+    }
+
+    fn budget(&self) -> &'static str {
+        connecteam::BUDGET
+    }
+
+    fn batching(&self) -> Batching {
+        Batching {
+            claim: LOOKUP_BATCH,
+            calls: 12,
+            batches: Batches::Whole,
+            fill: Some(LOOKUP_BATCH as usize),
+        }
+    }
+
+    async fn run(&self, round: &mut Round<'_>, batch: Vec<Claimed>) -> Result<(), Interrupt> {
+        let mut pending: Vec<(Claimed, Hire)> = Vec::with_capacity(batch.len());
+        for op in batch {
+            match serde_json::from_value::<Hire>(op.hire.clone()) {
+                Ok(h) => pending.push((op, h)),
+                Err(e) => round.settle(
+                    &op,
+                    Outcome::Dead(format!("stored hire is unreadable: {e}")),
+                ),
+            }
+        }
+        let matcher = Matcher {
+            client: &self.client,
+            region: &self.region,
+        };
+        let mut found = matcher.find_users(round, &pending).await?;
+
+        // Archived matches are rehires: restore them.
+        let archived: Vec<u64> = unique(
+            found
+                .values()
+                .filter_map(|r| r.as_ref().ok().and_then(Option::as_ref))
+                .filter(|u| u.is_archived)
+                .map(|u| u.user_id),
+        );
+        let mut restore_failed: HashMap<u64, Failure> = HashMap::new();
+        for chunk in archived.chunks(MAX_CREATE_USERS) {
+            let ids: Vec<String> = chunk.iter().map(u64::to_string).collect();
+            let key = idempotency::key(&format!("restore:{}", ids.join(",")), "users/restore");
+            match round.send(self.client.restore_users(chunk, &key)).await? {
+                Ok(()) => {
+                    tracing::info!(users = ?chunk, "restored archived Connecteam users matched by rehires");
+                }
+                Err(f) => {
+                    for id in chunk {
+                        restore_failed.insert(*id, f.clone());
+                    }
+                }
+            }
+        }
+
+        let mut to_create: Vec<(Claimed, Hire, PhoneE164)> = Vec::new();
+        // One person in several events (two sources, a re-sent hire): one create. The others
+        // wait for the next round, whose lookup finds the user created in this one (creating
+        // them too would be refused as a duplicate phone or email and dead-letter them).
+        let mut creating: HashSet<String> = HashSet::new();
+        for (op, h) in pending {
+            match found.remove(&op.id) {
+                Some(Err(f)) => {
+                    round.settle(&op, Outcome::Failed(f));
+                    continue;
+                }
+                Some(Ok(Some(u))) => {
+                    let outcome = match restore_failed.get(&u.user_id) {
+                        Some(f) => Outcome::Failed(f.clone()),
+                        None => resolved(&op, u.user_id),
+                    };
+                    round.settle(&op, outcome);
+                    continue;
+                }
+                Some(Ok(None)) | None => {}
+            }
+            match (&h.person.phone, self.create_missing_users) {
+                (Some(p), true) => {
+                    let email = h.person.email.as_ref().map(|e| e.as_str().to_lowercase());
+                    let seen = creating.contains(p.as_str())
+                        || email.as_ref().is_some_and(|e| creating.contains(e));
+                    if seen {
+                        round.settle(&op, Outcome::Defer { at_ms: now_ms() });
+                        continue;
+                    }
+                    creating.insert(p.as_str().to_owned());
+                    creating.extend(email);
+                    let p = p.clone();
+                    to_create.push((op, h, p));
+                }
+                _ => {
+                    let outcome = wait_for_user(round.config(), &op, &h);
+                    round.settle(&op, outcome);
+                }
+            }
+        }
+        self.create(round, &matcher, to_create).await
+    }
+}
+
+impl ResolveUser {
+    /// Create the users nobody matched, 25 per request; a 422 for a batch is split to find
+    /// the refused hire.
+    async fn create(
+        &self,
+        round: &mut Round<'_>,
+        matcher: &Matcher<'_>,
+        to_create: Vec<(Claimed, Hire, PhoneE164)>,
+    ) -> Result<(), Interrupt> {
+        let mut work = Bisect::new(to_create, MAX_CREATE_USERS);
+        while let Some(batch) = work.next_chunk() {
+            // Before sending: should this process die now, the next owner looks up first.
+            round
+                .mark_ambiguous(batch.iter().map(|(o, _, _)| o))
+                .await?;
+            let users: Vec<NewUser> = batch
+                .iter()
+                .map(|(_, h, p)| {
+                    NewUser::new(
+                        &h.person.first_name,
+                        &h.person.last_name,
+                        p,
+                        h.person.email.as_ref(),
+                    )
+                })
+                .collect();
+            let key = idempotency::for_batch(
+                batch.iter().map(|(o, _, _)| o.event_id.as_str()),
+                "users/create",
+            );
+            match round.send(self.client.create_users(&users, &key)).await? {
+                Ok(created) => {
+                    for (op, _, phone) in &batch {
+                        let outcome = match has_phone(&created, phone, &self.region) {
+                            Some(u) => resolved(op, u.user_id),
+                            None => Outcome::Failed(Failure::Ambiguous(
+                                "the created user was not in the answer".to_owned(),
+                            )),
+                        };
+                        round.settle(op, outcome);
+                    }
+                }
+                Err(Failure::Permanent(422, _)) if batch.len() > 1 => work.split(batch),
+                Err(Failure::Permanent(422, detail)) => {
+                    // One hire refused. Its user may exist all the same: created by an
+                    // earlier attempt whose answer was lost and which landed late, or by
+                    // someone else since the lookup. Look before dead-lettering.
+                    let (op, h, _) = &batch[0];
+                    let outcome = match matcher.match_person(round, h).await? {
+                        Ok(Some(u)) if !u.is_archived => resolved(op, u.user_id),
+                        // Archived meanwhile: the next round restores it.
+                        Ok(Some(_)) => Outcome::Failed(Failure::Retryable(
+                            "matched an archived user".to_owned(),
+                        )),
+                        Ok(None) => Outcome::Failed(Failure::Permanent(422, detail)),
+                        Err(f) => Outcome::Failed(f),
+                    };
+                    round.settle(op, outcome);
+                }
+                // The ambiguous mark stays for a failure that may have applied; a retry looks
+                // the user up before creating again anyway.
+                Err(f) => {
+                    for (op, _, _) in &batch {
+                        round.settle(op, Outcome::Failed(f.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The user of `op`'s event is known; the store queues the plan's operations with it.
+fn resolved(op: &Claimed, user_id: u64) -> Outcome {
+    if let Some(plan) = &op.plan
+        && let Err(e) = serde_json::from_value::<Plan>(plan.clone())
+    {
+        return Outcome::Dead(format!("the stored plan is unreadable: {e}"));
+    }
+    Outcome::UserResolved { user_id }
+}
+
+/// No user yet: look again later, or give up after `waiting_for_user_timeout_s`.
+///
+/// Waiting hires are looked for again on a shared schedule rather than each on its own
+/// jittered one ([`recheck_at`]): every hire waiting about as long falls due at the same
+/// instant and shares one lookup of up to 100, so a thousand waiting hires cost a few
+/// requests per period, not a thousand.
+fn wait_for_user(cfg: &DeliveryConfig, op: &Claimed, h: &Hire) -> Outcome {
+    let timeout_ms =
+        i64::try_from(cfg.waiting_for_user_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let now = now_ms();
+    let waited = now - op.created_at_ms;
+    if waited >= timeout_ms {
+        return Outcome::Dead(format!(
+            "no Connecteam user matched within waiting_for_user_timeout_s ({} s)",
+            cfg.waiting_for_user_timeout_s
+        ));
+    }
+    let why = if h.person.phone.is_none() {
+        "no Connecteam user matches the email and the hire has no phone to create one with"
+    } else {
+        "no Connecteam user matches and create_missing_users is false"
+    };
+    Outcome::Wait {
+        at_ms: recheck_at(
+            now,
+            waited,
+            i64::try_from(cfg.initial_backoff_ms).unwrap_or(1000),
+            i64::try_from(cfg.max_backoff_ms).unwrap_or(i64::MAX / 4),
+        ),
+        note: why.to_owned(),
+    }
+}

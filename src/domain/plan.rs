@@ -1,0 +1,33 @@
+//! What a rule table gives one hire: the plan. It is stored with every accepted event, so an
+//! operator can later see why a hire got what it got, even after the table changed, and the
+//! operations that carry it out are derived from it ([`Plan::operations`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::grant::PolicyGrant;
+use super::operation::Operation;
+
+/// The contract's `POST /v1/rules/evaluate` object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The version (content hash) of the table that produced this plan.
+    pub rules_version: String,
+    /// Names of the rules that matched, in table order.
+    pub matched: Vec<String>,
+    /// Onboarding pack ids, each once, in first-assigned order.
+    pub packs: Vec<u64>,
+    /// Time-off policies, each id once, with the first matching rule's balance.
+    pub policies: Vec<PolicyGrant>,
+}
+
+impl Plan {
+    /// The operations that carry the plan out once the hire's user is known: one per pack and
+    /// one per policy, in plan order.
+    pub fn operations(&self) -> Vec<Operation> {
+        self.packs
+            .iter()
+            .map(|&pack| Operation::AssignPack { pack })
+            .chain(self.policies.iter().cloned().map(Operation::AssignPolicy))
+            .collect()
+    }
+}

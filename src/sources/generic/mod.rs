@@ -1,0 +1,129 @@
+//! The `generic` source: the body is the canonical hire itself (CONTRACT.md), authenticated by
+//! one of the `auth` modes.
+
+mod auth;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::config::{GenericSource, SourceKind};
+use crate::domain::hire::HIRE_CREATED;
+use crate::domain::{FieldError, Hire};
+use crate::sources::adapter::{Adapter, Content, Decoded, Item, Rejection, WebhookRequest};
+use crate::sources::body::{fingerprint, parse_json, require_json};
+use crate::sources::idempotency::idempotency_key;
+
+pub use auth::GenericAuth;
+
+/// A configured generic source.
+#[derive(Debug)]
+pub struct Generic {
+    name: String,
+    auth: GenericAuth,
+    phone_region: String,
+}
+
+impl Generic {
+    pub fn new(name: &str, cfg: &GenericSource, phone_region: &str, http: reqwest::Client) -> Self {
+        Generic {
+            name: name.to_owned(),
+            auth: GenericAuth::new(&cfg.auth, http),
+            phone_region: phone_region.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl Adapter for Generic {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Generic
+    }
+
+    fn phone_region(&self) -> &str {
+        &self.phone_region
+    }
+
+    async fn decode(&self, req: &WebhookRequest<'_>) -> Result<Decoded, Rejection> {
+        self.auth
+            .verify(req.headers, req.body, req.received_at)
+            .await?;
+        require_json(req.headers).map_err(Rejection::UnsupportedMediaType)?;
+        let value = parse_json(req.body).map_err(Rejection::MalformedJson)?;
+        let idem = idempotency_key(req.headers).map_err(|e| Rejection::InvalidHeaders(vec![e]))?;
+        let item = normalize(&value, &self.phone_region, idem)?;
+        Ok(Decoded { items: vec![item] })
+    }
+}
+
+/// Read a generic body. Event types other than `hire.created` are acknowledged and ignored;
+/// a hire is validated completely, every problem reported with its JSON pointer. The
+/// `Idempotency-Key` header, when the request carried one, is the dedupe key.
+pub fn normalize(
+    body: &Value,
+    phone_region: &str,
+    idempotency_key: Option<String>,
+) -> Result<Item, Rejection> {
+    let event_type = body.get("type").and_then(Value::as_str);
+    let event_id = body
+        .get("event_id")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if let Some(t) = event_type
+        && t != HIRE_CREATED
+    {
+        let dedupe_key = idempotency_key
+            .or_else(|| event_id.map(str::to_owned))
+            .ok_or_else(|| {
+                Rejection::Unmappable(vec![FieldError::new("/event_id", "is required")])
+            })?;
+        return Ok(Item {
+            dedupe_key,
+            fingerprint: fingerprint(body),
+            content: Content::Ignored {
+                reason: format!("event type {t:?} is not acted on (only hire.created)"),
+                raw: body.to_string(),
+            },
+        });
+    }
+    let hire = Hire::from_json(body, phone_region).map_err(Rejection::Unmappable)?;
+    let dedupe_key = idempotency_key.unwrap_or_else(|| hire.event_id.clone());
+    Ok(Item {
+        dedupe_key,
+        fingerprint: fingerprint(body),
+        content: Content::Hire(Box::new(hire)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn other_types_are_ignored_but_keyed() {
+        let n = normalize(
+            &json!({"event_id": "e1", "type": "hire.updated"}),
+            "US",
+            None,
+        )
+        .unwrap();
+        assert_eq!(n.dedupe_key, "e1");
+        assert!(matches!(n.content, Content::Ignored { .. }));
+    }
+
+    #[test]
+    fn idempotency_key_wins() {
+        let body = json!({"event_id": "e1", "type": "hire.created",
+            "person": {"first_name": "A", "last_name": "B", "email": "a@b.co"}});
+        let n = normalize(&body, "US", Some("k-9".into())).unwrap();
+        assert!(matches!(n.content, Content::Hire(_)));
+        assert_eq!(n.dedupe_key, "k-9");
+        let n = normalize(&body, "US", None).unwrap();
+        assert_eq!(n.dedupe_key, "e1");
+    }
+}
