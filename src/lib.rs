@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod domain;
 pub mod http;
 pub mod intake;
+pub mod remote;
 pub mod rules;
 pub mod simulator;
 pub mod sources;

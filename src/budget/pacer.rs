@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::rate::RateReport;
 use crate::clock::now_ms;
+use crate::remote::RateReport;
 use crate::store::{Budgets, StoreError};
 
 /// Pacing leaves this much of the budget unused (per mille), so request slots that land on a

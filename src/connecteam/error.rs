@@ -12,7 +12,7 @@
 //!
 //! No variant ever carries the API key, client secret or bearer token.
 
-use crate::budget::RateReport;
+use crate::remote::{CallError, Failure, RateReport};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {
@@ -188,4 +188,28 @@ pub(crate) fn is_throttle_body(body: &[u8]) -> bool {
                 .map(|d| d.trim().eq_ignore_ascii_case("too many requests"))
         })
         .unwrap_or(false)
+}
+
+impl CallError for ApiError {
+    fn failure(&self) -> Failure {
+        match self {
+            ApiError::RateLimited { .. } => Failure::RateLimited,
+            ApiError::Ambiguous { message, .. } => Failure::Ambiguous(message.clone()),
+            ApiError::Retryable { message, .. } => Failure::Retryable(message.clone()),
+            ApiError::Decode { message } => Failure::Ambiguous(message.clone()),
+            ApiError::Permanent {
+                status: 401,
+                detail,
+                ..
+            } => Failure::Unauthorized(detail.clone()),
+            ApiError::Permanent { status, detail, .. } => {
+                Failure::Permanent(*status, detail.clone())
+            }
+            ApiError::NotSent { detail } => Failure::NotSent(detail.clone()),
+        }
+    }
+
+    fn rate(&self) -> Option<&RateReport> {
+        ApiError::rate(self)
+    }
 }

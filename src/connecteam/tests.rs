@@ -11,9 +11,9 @@ use url::Url;
 
 use super::transport::rate_from_headers;
 use super::*;
-use crate::budget::RateReport;
 use crate::config::{ConnecteamAuth, ConnecteamConfig, DEFAULT_SCOPES, OAuthConfig};
 use crate::domain::idempotency::key as idempotency_key;
+use crate::remote::RateReport;
 
 const KEY: &str = "ck_live_SECRET_9f8e7d";
 

@@ -6,7 +6,7 @@ use reqwest::header::HeaderValue;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, is_throttle_body, render_detail};
-use crate::budget::RateReport;
+use crate::remote::RateReport;
 
 /// Metric names, shared with dashboards and alerts.
 pub const METRIC_REQUESTS: &str = "hirebridge_connecteam_requests_total";

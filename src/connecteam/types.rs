@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::budget::RateReport;
 use crate::domain::{Email, PhoneE164};
+use crate::remote::{Answer, RateReport};
 
 /// `userStatus` of a users lookup. Connecteam's own default is `active`, which misses archived
 /// users; hirebridge always asks for `all` unless told otherwise.
@@ -172,4 +172,11 @@ pub struct Reply<T> {
     pub rate: Option<RateReport>,
     /// The body's `requestId` (or an `x-request-id` header), for support tickets.
     pub request_id: Option<String>,
+}
+
+impl<T> Answer for Reply<T> {
+    type Value = T;
+    fn into_parts(self) -> (T, Option<RateReport>) {
+        (self.value, self.rate)
+    }
 }

@@ -1,7 +1,7 @@
 //! A claimed operation as the work sees it, and what becomes of it.
 
-use super::failure::Failure;
 use crate::domain::Operation;
+use crate::remote::Failure;
 use crate::store::ClaimedOp;
 
 /// A claimed operation, read: its typed [`Operation`] and what it needs of its event.

@@ -17,7 +17,6 @@
 
 mod bisect;
 mod claimed;
-mod failure;
 mod job;
 mod jobs;
 mod round;
@@ -32,7 +31,6 @@ use crate::connecteam::{self, Client};
 use crate::store::Store;
 
 pub use claimed::{Claimed, Outcome};
-pub use failure::{Answer, CallError, Failure};
 pub use job::{Batches, Batching, Job};
 pub use jobs::LOOKUP_BATCH;
 pub use round::{Interrupt, Round};

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::claimed::{Claimed, Outcome};
-use super::failure::{Answer, CallError, Failure};
 use super::schedule::backoff_ms;
 use crate::budget::Budget;
 use crate::clock::now_ms;
 use crate::config::DeliveryConfig;
 use crate::domain::OperationKind;
+use crate::remote::{Answer, CallError, Failure};
 use crate::store::{Store, StoreError, Transition};
 
 /// Why a round stops before its work is done. Whatever it has not settled is handed back.

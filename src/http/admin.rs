@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
-use super::AppState;
 use super::problem::{Problem, parse_json, require_json};
+use super::state::AppState;
 use crate::clock::now_ms;
 use crate::domain::EventStatus;
 use crate::domain::{FieldError, Hire};

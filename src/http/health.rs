@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
-use super::{AppState, ConnecteamMode};
+use super::state::{AppState, ConnecteamMode};
 
 /// 200 while the process serves requests.
 pub async fn healthz() -> Json<serde_json::Value> {

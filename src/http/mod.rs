@@ -4,9 +4,11 @@
 pub mod admin;
 pub mod health;
 pub mod problem;
+mod state;
 pub mod webhooks;
 
-use std::sync::Arc;
+pub use state::{AppState, ConnecteamMode};
+
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -24,43 +26,10 @@ use tower_http::request_id::{
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Config;
-use crate::rules::RulesHandle;
-use crate::sources::Registry;
-use crate::sources::signing::JwtVerifier;
-use crate::store::Store;
-use crate::store::batcher::IntakeBatcher;
-
 /// Bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// A request still running after this is answered 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How hirebridge reaches Connecteam, for `/readyz`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnecteamMode {
-    /// The built-in simulator: nothing leaves the machine.
-    Sandbox,
-    Live,
-    /// No API key or OAuth client: events are stored, nothing is delivered.
-    Unconfigured,
-}
-
-/// Everything a handler needs. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
-    pub intake: IntakeBatcher,
-    pub rules: Arc<RulesHandle>,
-    pub sources: Arc<Registry>,
-    /// `None` when `admin.jwt` is not configured: admin routes answer 404.
-    pub admin: Option<Arc<JwtVerifier>>,
-    pub metrics: PrometheusHandle,
-    pub connecteam: ConnecteamMode,
-    /// Wakes the delivery engine when new work is committed.
-    pub engine_wake: Option<Arc<tokio::sync::Notify>>,
-}
 
 /// The routes and, beside each, its method and path as `openapi.yaml` lists them
 /// (`tests/api/openapi.rs` fails when the two disagree).

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::join_all;
 
-use super::AppState;
 use super::problem::Problem;
+use super::state::AppState;
 use crate::clock::now_ms;
 use crate::intake;
 use crate::sources::{Content, ItemOutcome, Rejection, Reply, WebhookRequest};

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use super::RuleSet;
+use super::table::RuleSet;
 use crate::domain::Hire;
 
 /// The phone region `eval` reads numbers without a country code with, when neither
@@ -131,64 +131,4 @@ fn read_stdin() -> std::io::Result<String> {
     let mut s = String::new();
     std::io::stdin().read_to_string(&mut s)?;
     Ok(s)
-}
-
-/// The pack ids and policy ids the Connecteam account has (two GETs), for comparing a table
-/// against the account.
-pub async fn account_ids(
-    client: &crate::connecteam::Client,
-) -> Result<(Vec<u64>, Vec<String>), crate::connecteam::ApiError> {
-    let packs = client.list_packs().await?.value;
-    let types = client.policy_types().await?.value;
-    Ok((
-        packs.into_iter().map(|p| p.id).collect(),
-        types
-            .into_iter()
-            .flat_map(|t| t.policies.into_iter().map(|p| p.id))
-            .collect(),
-    ))
-}
-
-/// `rules check FILE --against-connecteam`: the table must be valid AND name only packs and
-/// policies the account has. Prints what is missing, exit 1 when anything is.
-pub async fn check_against(
-    file: &Path,
-    client: &crate::connecteam::Client,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> i32 {
-    let set = match RuleSet::load(file) {
-        Ok(set) => set,
-        Err(errors) => {
-            let _ = writeln!(err, "{errors}");
-            return 1;
-        }
-    };
-    let (packs, policies) = match account_ids(client).await {
-        Ok(ids) => ids,
-        Err(e) => {
-            let _ = writeln!(
-                err,
-                "{}: cannot read the Connecteam account: {e}",
-                file.display()
-            );
-            return 2;
-        }
-    };
-    let missing = super::missing_in_account(&set, &packs, &policies);
-    if missing.is_empty() {
-        let _ = writeln!(
-            out,
-            "{}: ok ({} rules, version {}); every pack and policy exists in the account",
-            file.display(),
-            set.len(),
-            set.version()
-        );
-        0
-    } else {
-        for m in &missing {
-            let _ = writeln!(err, "{}: {m}", file.display());
-        }
-        1
-    }
 }

@@ -8,11 +8,14 @@ use std::sync::Arc;
 
 use globset::GlobBuilder;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
-use marked_yaml::{LoadError, LoaderOptions, Marker, Node, Span};
+use marked_yaml::{Marker, Node};
 
-use super::{Balance, Condition, Field, Op, PolicyGrant, Rule, RuleError, RuleErrors, Unit};
+use super::compiled::{Condition, Field, Op, Rule, RuleError, RuleErrors};
+use super::report::Ctx;
+use super::yaml::{duplicate_keys, load_yaml, yaml_error};
 use crate::domain::EmploymentType;
 use crate::domain::hire::{HIRE_CREATED, JOB_FIELDS, PERSON_FIELDS};
+use crate::domain::{Balance, PolicyGrant, Unit};
 
 const TOP_KEYS: &[&str] = &["version", "rules"];
 const RULE_KEYS: &[&str] = &["name", "when", "assign", "stop"];
@@ -22,59 +25,6 @@ const OPERATORS: &[&str] = &["in", "not_in", "glob", "regex"];
 
 /// Regexes are compiled with a size limit so a table cannot make the service allocate wildly.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-struct Ctx<'a> {
-    file: &'a str,
-    errors: Vec<RuleError>,
-}
-
-impl Ctx<'_> {
-    fn at(&mut self, span: &Span, message: impl Into<String>) {
-        let (line, column) = span.start().map_or((1, 1), |m| (m.line(), m.column()));
-        self.errors.push(RuleError {
-            file: self.file.to_owned(),
-            line,
-            column,
-            message: message.into(),
-        });
-    }
-
-    fn at_marker(&mut self, m: &Marker, message: impl Into<String>) {
-        self.errors.push(RuleError {
-            file: self.file.to_owned(),
-            line: m.line().max(1),
-            column: m.column().max(1),
-            message: message.into(),
-        });
-    }
-
-    /// Report a problem with a mapping as a whole (a missing key). A block mapping's own span
-    /// starts at its first `:`, so point at its first key instead; a flow mapping's `{` stays.
-    fn at_map(&mut self, map: &MarkedMappingNode, message: impl Into<String>) {
-        let pos = |s: &Span| s.start().map(|m| (m.line(), m.column()));
-        let span = match map.keys().next() {
-            Some(k) if pos(k.span()) < pos(map.span()) => k.span(),
-            _ => map.span(),
-        };
-        self.at(span, message);
-    }
-
-    /// Report keys of `map` not in `allowed`; `what` names the place for the message.
-    fn unknown_keys(&mut self, map: &MarkedMappingNode, allowed: &[&str], what: &str) {
-        for key in map.keys() {
-            if !allowed.contains(&key.as_str()) {
-                self.at(
-                    key.span(),
-                    format!(
-                        "unknown key `{}` {what} (expected one of: {})",
-                        key.as_str(),
-                        allowed.join(", ")
-                    ),
-                );
-            }
-        }
-    }
-}
 
 pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Rule>, RuleErrors> {
     let mut cx = Ctx {
@@ -113,163 +63,6 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Rule>, RuleErrors> {
     } else {
         cx.errors.sort_by_key(|e| (e.line, e.column));
         Err(RuleErrors(cx.errors))
-    }
-}
-
-/// The YAML library is not expected to panic, but a table comes from users, and a malformed one
-/// must never take the service down: a panic is turned into an error at the top of the file.
-fn load_yaml(text: &str) -> Result<Node, Option<LoadError>> {
-    let options = LoaderOptions::default()
-        .error_on_duplicate_keys(false)
-        .prevent_coercion(true);
-    std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, options))
-        .map_err(|_| None)?
-        .map_err(Some)
-}
-
-/// A key given twice in one mapping.
-struct DuplicateKey {
-    key: String,
-    line: usize,
-    column: usize,
-    first_line: usize,
-}
-
-/// Every duplicate key of a document that loaded, in file order. The loader can only stop at
-/// the first one, so the parser's events are walked once more to find them all.
-fn duplicate_keys(text: &str) -> Vec<DuplicateKey> {
-    let mut finder = DuplicateFinder {
-        stack: Vec::new(),
-        found: Vec::new(),
-    };
-    let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // A scan error cannot happen here: the same text loaded already.
-        let _ = yaml_rust2::parser::Parser::new_from_str(text).load(&mut finder, false);
-    }));
-    if walked.is_err() {
-        return Vec::new();
-    }
-    finder.found
-}
-
-enum Frame {
-    Sequence,
-    Mapping {
-        /// Each key seen so far, with its line.
-        keys: HashMap<String, usize>,
-        /// The next scalar is a key (not a value).
-        awaiting_key: bool,
-    },
-}
-
-struct DuplicateFinder {
-    stack: Vec<Frame>,
-    found: Vec<DuplicateKey>,
-}
-
-impl DuplicateFinder {
-    /// A value ended: the mapping it belongs to waits for its next key.
-    fn value_done(&mut self) {
-        if let Some(Frame::Mapping { awaiting_key, .. }) = self.stack.last_mut() {
-            *awaiting_key = true;
-        }
-    }
-}
-
-impl yaml_rust2::parser::MarkedEventReceiver for DuplicateFinder {
-    fn on_event(&mut self, ev: yaml_rust2::Event, mark: yaml_rust2::scanner::Marker) {
-        use yaml_rust2::Event;
-        match ev {
-            Event::MappingStart(..) => {
-                if let Some(Frame::Mapping { awaiting_key, .. }) = self.stack.last_mut() {
-                    // A mapping as a key is refused by the loader; here it only counts as one.
-                    *awaiting_key = false;
-                }
-                self.stack.push(Frame::Mapping {
-                    keys: HashMap::new(),
-                    awaiting_key: true,
-                });
-            }
-            Event::SequenceStart(..) => {
-                if let Some(Frame::Mapping { awaiting_key, .. }) = self.stack.last_mut() {
-                    *awaiting_key = false;
-                }
-                self.stack.push(Frame::Sequence);
-            }
-            Event::MappingEnd | Event::SequenceEnd => {
-                self.stack.pop();
-                self.value_done();
-            }
-            Event::Scalar(value, ..) => match self.stack.last_mut() {
-                Some(Frame::Mapping { keys, awaiting_key }) if *awaiting_key => {
-                    *awaiting_key = false;
-                    // The same position the loader gives a key: 1-based line and column.
-                    let (line, column) = (mark.line(), mark.col() + 1);
-                    match keys.get(&value) {
-                        Some(&first_line) => self.found.push(DuplicateKey {
-                            key: value,
-                            line,
-                            column,
-                            first_line,
-                        }),
-                        None => {
-                            keys.insert(value, line);
-                        }
-                    }
-                }
-                _ => self.value_done(),
-            },
-            Event::Alias(_) => self.value_done(),
-            _ => {}
-        }
-    }
-}
-
-fn yaml_error(cx: &mut Ctx<'_>, e: &Option<LoadError>) {
-    let Some(e) = e else {
-        cx.errors.push(RuleError {
-            file: cx.file.to_owned(),
-            line: 1,
-            column: 1,
-            message: "YAML syntax error: this file could not be read as YAML".to_owned(),
-        });
-        return;
-    };
-    match e {
-        LoadError::ScanError(m, se) => cx.at_marker(m, format!("YAML syntax error: {}", se.info())),
-        LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => {
-            cx.at_marker(m, "a rule table is a mapping with `version` and `rules`")
-        }
-        LoadError::UnexpectedAnchor(m) => cx.at_marker(
-            m,
-            "YAML anchors and aliases (&name, *name) are not supported in rule tables",
-        ),
-        LoadError::MappingKeyMustBeScalar(m) => {
-            cx.at_marker(m, "a key must be a plain name, not a list or mapping")
-        }
-        LoadError::UnexpectedTag(m) => {
-            cx.at_marker(m, "YAML tags (!name) are not supported in rule tables")
-        }
-        LoadError::DuplicateKey(d) => {
-            let first = d
-                .prev_key
-                .span()
-                .start()
-                .map(|m| format!(" (first at line {})", m.line()))
-                .unwrap_or_default();
-            cx.at(
-                d.key.span(),
-                format!("duplicate key `{}`{first}", d.key.as_str()),
-            )
-        }
-        // LoadError is not marked non_exhaustive today; keep a location-less fallback anyway.
-        #[allow(unreachable_patterns)]
-        other => cx.errors.push(RuleError {
-            file: cx.file.to_owned(),
-            line: 1,
-            column: 1,
-            message: format!("YAML error: {other}"),
-        }),
     }
 }
 

@@ -14,7 +14,8 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{RuleErrors, RuleSet};
+use super::compiled::RuleErrors;
+use super::table::RuleSet;
 
 /// How long file events are collected before one reload: editors and ConfigMap updates touch
 /// the directory several times for one change.

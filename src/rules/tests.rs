@@ -8,6 +8,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::domain::{Balance, Plan};
 use crate::domain::{EmploymentType, Hire, Job, Person};
 
 fn hire(v: serde_json::Value) -> Hire {

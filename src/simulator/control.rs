@@ -1,6 +1,8 @@
 //! The HTTP front: rate limit, auth, fault injection and the request log around the endpoints,
 //! plus the `/_sim` control routes.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
@@ -13,12 +15,55 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::api::{self, Reply, Req};
+use super::api;
+use super::model::{Fault, FaultKind, LoggedRequest};
+use super::reply::{Reply, Req};
+use super::sim::Simulator;
 use super::state::RateHeaders;
-use super::{Fault, FaultKind, LoggedRequest, Simulator};
 
 /// Largest request body read (a 500-id pack POST is a few kB).
 const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// Serving the simulator.
+impl Simulator {
+    /// The router: the Connecteam API plus the `/_sim` control routes.
+    pub fn router(&self) -> axum::Router {
+        router(self.clone())
+    }
+
+    /// Serves on `listener` in a background task until the process ends or [`Self::shutdown`].
+    pub async fn spawn(&self, listener: tokio::net::TcpListener) -> SocketAddr {
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has a local address");
+        let token = self.shared.shutdown.clone();
+        let sim = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sim.serve(listener, token.cancelled_owned()).await {
+                tracing::error!(error = %e, "connecteam simulator stopped");
+            }
+        });
+        addr
+    }
+
+    /// Serves on `listener` until `shutdown` completes (or [`Self::shutdown`] is called).
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let token = self.shared.shutdown.clone();
+        let router = self.router();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = shutdown => {}
+                    _ = token.cancelled() => {}
+                }
+            })
+            .await
+    }
+}
 
 pub(crate) fn router(sim: Simulator) -> Router {
     Router::new()
@@ -215,7 +260,7 @@ async fn sim_clear_requests(State(sim): State<Simulator>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn sim_users(State(sim): State<Simulator>) -> Json<Vec<super::SimUser>> {
+async fn sim_users(State(sim): State<Simulator>) -> Json<Vec<super::state::SimUser>> {
     Json(sim.users())
 }
 

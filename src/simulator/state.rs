@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Fault, LoggedRequest, SimConfig};
+use super::model::{Fault, LoggedRequest, SimConfig};
 
 /// First `userId` handed out.
 pub(crate) const FIRST_USER_ID: u64 = 9_170_001;

@@ -247,7 +247,7 @@ async fn rules_check_against_connecteam_lists_what_the_account_lacks() {
     )
     .unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = hirebridge::rules::cli::check_against(&file, &client, &mut out, &mut err).await;
+    let code = hirebridge::cli::account::check_against(&file, &client, &mut out, &mut err).await;
     let err = String::from_utf8(err).unwrap();
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("999"), "{err}");
@@ -259,6 +259,6 @@ async fn rules_check_against_connecteam_lists_what_the_account_lacks() {
 
     let example = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules.yaml"));
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = hirebridge::rules::cli::check_against(example, &client, &mut out, &mut err).await;
+    let code = hirebridge::cli::account::check_against(example, &client, &mut out, &mut err).await;
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
 }

@@ -12,10 +12,10 @@ use async_trait::async_trait;
 use crate::connecteam::{self, Client, MAX_PACK_ASSIGN};
 use crate::delivery::bisect::Bisect;
 use crate::delivery::claimed::{Claimed, Outcome};
-use crate::delivery::failure::Failure;
 use crate::delivery::job::{Batches, Batching, Job};
 use crate::delivery::round::{Interrupt, Round};
 use crate::domain::{Operation, OperationKind, idempotency};
+use crate::remote::Failure;
 
 pub struct AssignPack {
     client: Client,

@@ -18,11 +18,11 @@ use crate::config::{ConnecteamConfig, DeliveryConfig};
 use crate::connecteam::{self, Client, MAX_CREATE_USERS, NewUser};
 use crate::delivery::bisect::Bisect;
 use crate::delivery::claimed::{Claimed, Outcome};
-use crate::delivery::failure::Failure;
 use crate::delivery::job::{Batches, Batching, Job};
 use crate::delivery::round::{Interrupt, Round};
 use crate::delivery::schedule::recheck_at;
 use crate::domain::{Hire, OperationKind, PhoneE164, Plan, idempotency};
+use crate::remote::Failure;
 
 /// Hires per user lookup (keeps the query string of a GET well under common URL limits).
 pub const LOOKUP_BATCH: u32 = 100;

@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::connecteam::{Client, MAX_USERS_PAGE, User, UserQuery, UserStatus};
 use crate::delivery::claimed::Claimed;
-use crate::delivery::failure::Failure;
 use crate::delivery::round::{Interrupt, Round};
 use crate::domain::{Email, Hire, PhoneE164};
+use crate::remote::Failure;
 
 /// What a hire is looked up by.
 #[derive(Clone, Copy)]

@@ -1,7 +1,8 @@
-//! What a failed call comes to for the operations it carried, whatever API it went to.
+//! What a call to a remote API comes to, whatever the API: its answer and what the answer said
+//! about the budget, or the class of its failure, which decides what happens to the work it
+//! carried.
 
-use crate::budget::RateReport;
-use crate::connecteam::{ApiError, Reply};
+use super::rate::RateReport;
 
 /// The class of a failure, which decides what happens to the operations it carried.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,35 +39,4 @@ pub trait Answer {
 pub trait CallError {
     fn failure(&self) -> Failure;
     fn rate(&self) -> Option<&RateReport>;
-}
-
-impl<T> Answer for Reply<T> {
-    type Value = T;
-    fn into_parts(self) -> (T, Option<RateReport>) {
-        (self.value, self.rate)
-    }
-}
-
-impl CallError for ApiError {
-    fn failure(&self) -> Failure {
-        match self {
-            ApiError::RateLimited { .. } => Failure::RateLimited,
-            ApiError::Ambiguous { message, .. } => Failure::Ambiguous(message.clone()),
-            ApiError::Retryable { message, .. } => Failure::Retryable(message.clone()),
-            ApiError::Decode { message } => Failure::Ambiguous(message.clone()),
-            ApiError::Permanent {
-                status: 401,
-                detail,
-                ..
-            } => Failure::Unauthorized(detail.clone()),
-            ApiError::Permanent { status, detail, .. } => {
-                Failure::Permanent(*status, detail.clone())
-            }
-            ApiError::NotSent { detail } => Failure::NotSent(detail.clone()),
-        }
-    }
-
-    fn rate(&self) -> Option<&RateReport> {
-        ApiError::rate(self)
-    }
 }

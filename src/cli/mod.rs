@@ -1,5 +1,7 @@
 //! The command line: `serve`, `migrate`, `rules check|eval`, `simulate-connecteam`, `healthcheck`.
 
+pub mod account;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -104,10 +106,9 @@ pub fn main() -> ExitCode {
             let c = code.clone();
             let res = with_runtime(async move {
                 let cfg = Config::load(config.as_deref())?;
-                let client =
-                    crate::connecteam::Client::new(&cfg.connecteam).map_err(anyhow::Error::msg)?;
+                let client = crate::connecteam::Client::new(&cfg.connecteam)?;
                 let (out, err) = (&mut std::io::stdout(), &mut std::io::stderr());
-                let n = crate::rules::cli::check_against(&file, &client, out, err).await;
+                let n = account::check_against(&file, &client, out, err).await;
                 c.store(
                     u8::try_from(n).unwrap_or(1),
                     std::sync::atomic::Ordering::Relaxed,

@@ -1,0 +1,10 @@
+//! Calls to the remote APIs hirebridge depends on (Connecteam, later the vendors' APIs), as the
+//! delivery engine and the budgets see them: a [`RateReport`] of the API's windows, an
+//! [`Answer`], and a [`Failure`] class for what went wrong. Each API's client implements
+//! [`Answer`] and [`CallError`] for its own types.
+
+mod call;
+mod rate;
+
+pub use call::{Answer, CallError, Failure};
+pub use rate::RateReport;

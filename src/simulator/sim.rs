@@ -1,0 +1,178 @@
+//! The simulator: one shared state behind the Connecteam API and the `/_sim` control routes.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::model::{Fault, LoggedRequest, SimConfig};
+use super::state::{Inner, SimPack, SimPolicyType, SimUser};
+
+pub(crate) struct Shared {
+    pub(crate) cfg: SimConfig,
+    pub(crate) started: Instant,
+    pub(crate) started_epoch: Duration,
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// The simulator. Cheap to clone: clones share one state.
+#[derive(Clone)]
+pub struct Simulator {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("window", &self.shared.cfg.window)
+            .field("already_assigned", &self.shared.cfg.already_assigned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// A new simulator. With `cfg.seed`: packs 101 "Company essentials" (default), 102 "Warehouse
+    /// safety", 103 "Store operations", 104 "Office & IT setup", 105 "Texas compliance"; policy
+    /// types `pt-vacation` (`pol-vac-ft-001` days, `pol-vac-pt-001` hours) and `pt-sick`
+    /// (`pol-sick-001` hours); users Grace Hopper (active) and Alan Turing (archived).
+    pub fn new(cfg: SimConfig) -> Self {
+        let started_epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut inner = Inner::new(&cfg);
+        if cfg.seed {
+            inner.seed(started_epoch.as_secs() as i64);
+        }
+        Self {
+            shared: Arc::new(Shared {
+                cfg,
+                started: Instant::now(),
+                started_epoch,
+                inner: Mutex::new(inner),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn now_epoch_secs(&self) -> i64 {
+        (self.shared.started_epoch + self.shared.started.elapsed()).as_secs() as i64
+    }
+
+    /// Stops every server started by [`Self::spawn`] or [`Self::serve`] on this simulator
+    /// (gracefully: in-flight requests finish). It is final: servers started afterwards on this
+    /// simulator stop at once.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// Every request received so far (oldest first), `/_sim` excluded.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.lock().log.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.lock().log.clear();
+    }
+
+    /// All users, archived included, by `userId`.
+    pub fn users(&self) -> Vec<SimUser> {
+        self.lock().users.values().cloned().collect()
+    }
+
+    /// Adds a user directly (no validation beyond what the caller gives); returns its `userId`.
+    pub fn add_user(
+        &self,
+        first: &str,
+        last: &str,
+        phone: &str,
+        email: Option<&str>,
+        archived: bool,
+    ) -> u64 {
+        let now = self.now_epoch_secs();
+        self.lock()
+            .insert_user(first, last, phone, email, archived, now)
+    }
+
+    /// Deletes a user outright (test control: Connecteam only archives), with its pack and
+    /// policy assignments, so that requests naming its id fail as they would for an unknown
+    /// user. Returns whether it existed.
+    pub fn remove_user(&self, user_id: u64) -> bool {
+        let mut inner = self.lock();
+        for list in inner.assignments.values_mut() {
+            list.retain(|a| a.user_id != user_id);
+        }
+        inner.policy_assignments.retain(|(_, u), _| *u != user_id);
+        inner.users.remove(&user_id).is_some()
+    }
+
+    /// The user ids assigned to a pack, in assignment order (empty for an unknown pack).
+    pub fn pack_assignments(&self, pack_id: u64) -> Vec<u64> {
+        self.lock()
+            .assignments
+            .get(&pack_id)
+            .map(|a| a.iter().map(|a| a.user_id).collect())
+            .unwrap_or_default()
+    }
+
+    /// `(policy id, user id, balance, unit)` for every policy assignment.
+    pub fn policy_assignments(&self) -> Vec<(String, u64, Option<f64>, Option<String>)> {
+        self.lock()
+            .policy_assignments
+            .iter()
+            .map(|((_, user), a)| (a.policy_id.clone(), *user, a.balance, a.unit.clone()))
+            .collect()
+    }
+
+    /// Adds (or renames) a pack.
+    pub fn add_pack(&self, id: u64, name: &str) {
+        self.lock().add_pack(id, name, "", false);
+    }
+
+    /// Deletes a pack and its assignments (test control), so requests naming it answer 404.
+    /// Returns whether it existed.
+    pub fn remove_pack(&self, id: u64) -> bool {
+        let mut inner = self.lock();
+        inner.assignments.remove(&id);
+        inner.packs.remove(&id).is_some()
+    }
+
+    /// All packs, by id.
+    pub fn packs(&self) -> Vec<SimPack> {
+        self.lock().packs.values().cloned().collect()
+    }
+
+    /// All time-off policy types with their policies.
+    pub fn policy_types(&self) -> Vec<SimPolicyType> {
+        self.lock().policy_types.clone()
+    }
+
+    /// Queues a fault; it applies to the next `fault.times` matching requests.
+    pub fn inject(&self, fault: Fault) {
+        if fault.times > 0 {
+            self.lock().faults.push_back(fault);
+        }
+    }
+
+    /// Removes every queued fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Changes the per-minute budget from now on.
+    pub fn set_rate_limit(&self, per_minute: u32) {
+        self.lock().rate.per_minute = per_minute;
+    }
+
+    /// How many requests were answered 429 so far.
+    pub fn count_429(&self) -> usize {
+        self.lock().count_429
+    }
+}
