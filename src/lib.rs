@@ -2,9 +2,11 @@
 //! onboarding in Connecteam.
 //!
 //! Data flows through the modules in this order: [`http`] receives an event, [`sources`]
-//! authenticates and normalises it to a [`domain::Hire`], [`rules`] turns the hire into a plan,
-//! [`intake`] builds the operations the plan implies, [`store`] commits the event and its
-//! operations in one transaction; [`app`] wires it together and [`cli`] is the command line.
+//! verifies and decodes it, [`rules`] turns each hire into a [`domain::Plan`], [`intake`]
+//! builds the event and its first operation, [`store`] commits them in one transaction;
+//! [`delivery`] then carries the operations out through [`connecteam`], every request paced by
+//! a [`budget`]. [`app`] wires it together and [`cli`] is the command line.
+//! `docs/architecture.md` gives each part and what it may not import.
 
 pub mod app;
 pub mod budget;
