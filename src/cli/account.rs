@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::connecteam::Client;
-use crate::rules::{RuleSet, missing_in_account};
+use crate::rules::missing_in_account;
 
 /// The table must be valid AND name only packs and policies the account has. Prints what is
 /// missing; the exit code is 0, 1 when anything is missing or the table is invalid, 2 when the
@@ -16,12 +16,8 @@ pub async fn check_against(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let set = match RuleSet::load(file) {
-        Ok(set) => set,
-        Err(errors) => {
-            let _ = writeln!(err, "{errors}");
-            return 1;
-        }
+    let Some(set) = crate::rules::cli::load(file, err) else {
+        return 1;
     };
     let (packs, policies) = match client.catalog().await {
         Ok(ids) => ids,

@@ -72,7 +72,35 @@ pub(super) struct Request<'a> {
     pub(super) idempotency_key: Option<&'a str>,
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
+    /// A GET.
+    pub(super) fn read(endpoint: &'static str, url: Url) -> Self {
+        Request {
+            endpoint,
+            method: Method::GET,
+            url,
+            body: None,
+            idempotency_key: None,
+        }
+    }
+
+    /// A write with its JSON body and the caller's idempotency key.
+    pub(super) fn write(
+        endpoint: &'static str,
+        method: Method,
+        url: Url,
+        body: serde_json::Value,
+        idempotency_key: &'a str,
+    ) -> Self {
+        Request {
+            endpoint,
+            method,
+            url,
+            body: Some(body),
+            idempotency_key: Some(idempotency_key),
+        }
+    }
+
     fn is_write(&self) -> bool {
         self.method != Method::GET && self.method != Method::HEAD
     }

@@ -104,13 +104,13 @@ impl Client {
         }
         let body = serde_json::to_value(users).map_err(|e| ApiError::not_sent(e.to_string()))?;
         self.call(
-            Request {
-                endpoint: "users.create",
-                method: Method::POST,
-                url: self.url(&["users", "v1", "users"]),
-                body: Some(body),
-                idempotency_key: Some(idempotency_key),
-            },
+            Request::write(
+                "users.create",
+                Method::POST,
+                self.url(&["users", "v1", "users"]),
+                body,
+                idempotency_key,
+            ),
             |v| Ok(from_value::<CreateEnvelope>(v)?.data.results),
         )
         .await
@@ -134,13 +134,13 @@ impl Client {
             .map(|id| serde_json::json!({"userId": id, "isArchived": false}))
             .collect();
         self.call(
-            Request {
-                endpoint: "users.update",
-                method: Method::PUT,
-                url: self.url(&["users", "v1", "users"]),
-                body: Some(serde_json::Value::Array(body)),
-                idempotency_key: Some(idempotency_key),
-            },
+            Request::write(
+                "users.update",
+                Method::PUT,
+                self.url(&["users", "v1", "users"]),
+                serde_json::Value::Array(body),
+                idempotency_key,
+            ),
             |_| Ok(()),
         )
         .await
@@ -149,13 +149,7 @@ impl Client {
     /// `GET /onboarding/v1/packs`.
     pub async fn list_packs(&self) -> Result<Reply<Vec<Pack>>, ApiError> {
         self.call(
-            Request {
-                endpoint: "packs.list",
-                method: Method::GET,
-                url: self.url(&["onboarding", "v1", "packs"]),
-                body: None,
-                idempotency_key: None,
-            },
+            Request::read("packs.list", self.url(&["onboarding", "v1", "packs"])),
             |v| Ok(from_value::<PacksEnvelope>(v)?.data.packs),
         )
         .await
@@ -167,19 +161,16 @@ impl Client {
         pack_id: u64,
     ) -> Result<Reply<Vec<PackAssignment>>, ApiError> {
         self.call(
-            Request {
-                endpoint: "packs.assignments.get",
-                method: Method::GET,
-                url: self.url(&[
+            Request::read(
+                "packs.assignments.get",
+                self.url(&[
                     "onboarding",
                     "v1",
                     "packs",
                     &pack_id.to_string(),
                     "assignments",
                 ]),
-                body: None,
-                idempotency_key: None,
-            },
+            ),
             |v| Ok(from_value::<AssignmentsEnvelope>(v)?.data.assignments),
         )
         .await
@@ -211,19 +202,19 @@ impl Client {
             )));
         }
         self.call(
-            Request {
-                endpoint: "packs.assign",
-                method: Method::POST,
-                url: self.url(&[
+            Request::write(
+                "packs.assign",
+                Method::POST,
+                self.url(&[
                     "onboarding",
                     "v1",
                     "packs",
                     &pack_id.to_string(),
                     "assignments",
                 ]),
-                body: Some(serde_json::json!({ "userIds": user_ids })),
-                idempotency_key: Some(idempotency_key),
-            },
+                serde_json::json!({ "userIds": user_ids }),
+                idempotency_key,
+            ),
             |_| Ok(()),
         )
         .await
@@ -232,13 +223,10 @@ impl Client {
     /// `GET /time-off/v1/policy-types`.
     pub async fn policy_types(&self) -> Result<Reply<Vec<PolicyType>>, ApiError> {
         self.call(
-            Request {
-                endpoint: "policies.types",
-                method: Method::GET,
-                url: self.url(&["time-off", "v1", "policy-types"]),
-                body: None,
-                idempotency_key: None,
-            },
+            Request::read(
+                "policies.types",
+                self.url(&["time-off", "v1", "policy-types"]),
+            ),
             |v| Ok(from_value::<PolicyTypesEnvelope>(v)?.data.policy_types),
         )
         .await
@@ -271,19 +259,19 @@ impl Client {
             body.insert("unit".into(), u.into());
         }
         self.call(
-            Request {
-                endpoint: "policies.assign",
-                method: Method::PUT,
-                url: self.url(&[
+            Request::write(
+                "policies.assign",
+                Method::PUT,
+                self.url(&[
                     "time-off",
                     "v1",
                     "time-off-policies",
                     policy_id,
                     "assignments",
                 ]),
-                body: Some(serde_json::Value::Object(body)),
-                idempotency_key: Some(idempotency_key),
-            },
+                serde_json::Value::Object(body),
+                idempotency_key,
+            ),
             |_| Ok(()),
         )
         .await

@@ -42,21 +42,27 @@ pub fn eval_phone_region(
 /// Validate a table: exit 0 with `FILE: ok (N rules, version V)` on `out`, or every error as
 /// `FILE:LINE:COL: message` on `err` and exit 1.
 pub fn check(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let Some(set) = load(file, err) else {
+        return 1;
+    };
+    let _ = writeln!(
+        out,
+        "{}: ok ({} rule{}, version {})",
+        file.display(),
+        set.len(),
+        if set.len() == 1 { "" } else { "s" },
+        set.version()
+    );
+    0
+}
+
+/// The table in `file`, or `None` with every error printed on `err`.
+pub fn load(file: &Path, err: &mut dyn Write) -> Option<RuleSet> {
     match RuleSet::load(file) {
-        Ok(set) => {
-            let _ = writeln!(
-                out,
-                "{}: ok ({} rule{}, version {})",
-                file.display(),
-                set.len(),
-                if set.len() == 1 { "" } else { "s" },
-                set.version()
-            );
-            0
-        }
+        Ok(set) => Some(set),
         Err(errors) => {
             let _ = writeln!(err, "{errors}");
-            1
+            None
         }
     }
 }
@@ -74,12 +80,8 @@ pub fn eval(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let set = match RuleSet::load(file) {
-        Ok(set) => set,
-        Err(errors) => {
-            let _ = writeln!(err, "{errors}");
-            return 1;
-        }
+    let Some(set) = load(file, err) else {
+        return 1;
     };
     let (label, raw) = match event {
         None => ("<stdin>".to_owned(), read_stdin()),
