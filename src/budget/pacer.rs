@@ -62,25 +62,40 @@ impl Budget {
     /// Wait for this process's next turn to send a request. `false` when cancelled.
     ///
     /// A pause that another replica (or this one) set while this one slept for its slot is
-    /// honoured too: the slot was handed out before anyone knew the window was spent.
+    /// honoured too: the slot was handed out before anyone knew the window was spent, so once
+    /// the pause is over a fresh slot is taken (the slots after a pause are spaced from its
+    /// end, so replicas that waited together do not fire together).
     pub async fn acquire(&self, cancel: &CancellationToken) -> Result<bool, StoreError> {
-        let mut until = self
-            .store
-            .take_slot(self.name, now_us() - self.catch_up_us, self.interval_us)
-            .await?;
         loop {
-            let wait = until - now_us();
-            if wait > 0 {
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())) => {}
-                    () = cancel.cancelled() => return Ok(false),
-                }
+            let slot = self
+                .store
+                .take_slot(self.name, now_us() - self.catch_up_us, self.interval_us)
+                .await?;
+            if slot - now_us() > MAX_PAUSE_US {
+                // Only an absurd pause stored earlier (a reset read in the wrong unit) puts a
+                // slot this far out: no window of this API lasts that long.
+                tracing::warn!(
+                    budget = self.name,
+                    slot_us = slot,
+                    "a request slot lies beyond any rate window; clearing the budget's stored pause"
+                );
+                metrics::counter!(METRIC_IGNORED_RESETS, "budget" => self.name, "window" => "stored")
+                    .increment(1);
+                self.store
+                    .clear_beyond(self.name, now_us(), now_us() + MAX_PAUSE_US)
+                    .await?;
+                continue;
+            }
+            if !sleep_until(slot, cancel).await {
+                return Ok(false);
             }
             let paused = self.store.paused_until(self.name).await?;
             if paused <= now_us() {
                 return Ok(true);
             }
-            until = paused;
+            if !sleep_until(paused.min(now_us() + MAX_PAUSE_US), cancel).await {
+                return Ok(false);
+            }
         }
     }
 
@@ -88,13 +103,14 @@ impl Budget {
     /// until it resets. Short of that, what is left of the window is spread over the time
     /// until its reset: when something else uses the same account, the requests left are
     /// fewer than our own pacing assumes, and sending them at our pace would spend the
-    /// window early and then hit the wall.
+    /// window early and then hit the wall. A reset that is past or further away than its
+    /// window can be is not believed: it is logged, counted and treated as absent.
     pub async fn observe(&self, rate: Option<&RateReport>) -> Result<(), StoreError> {
         let Some(rate) = rate else { return Ok(()) };
         if rate.day_remaining == Some(0) {
-            let until = rate
-                .day_reset_epoch_s
-                .map_or_else(|| now_us() + 3_600_000_000, |s| s * 1_000_000);
+            let until = self
+                .reset_at(rate.day_reset_epoch_s, Window::Day)
+                .unwrap_or_else(|| now_us() + 3_600_000_000);
             tracing::warn!(
                 budget = self.name,
                 until_us = until,
@@ -104,10 +120,12 @@ impl Budget {
         }
         match (rate.minute_remaining, rate.minute_reset_epoch_s) {
             (Some(0), _) => self.pause_until_reset(Some(rate)).await?,
-            (Some(left), Some(reset_s)) => {
-                let spread = (reset_s * 1_000_000 - now_us()) / i64::from(left);
-                if spread > self.interval_us {
-                    self.store.pause(self.name, now_us() + spread).await?;
+            (Some(left), Some(_)) => {
+                if let Some(reset) = self.reset_at(rate.minute_reset_epoch_s, Window::Minute) {
+                    let spread = (reset - now_us()) / i64::from(left);
+                    if spread > self.interval_us {
+                        self.store.pause(self.name, now_us() + spread).await?;
+                    }
                 }
             }
             _ => {}
@@ -117,14 +135,20 @@ impl Budget {
 
     /// Hold every replica's requests for `ms` (the credentials were refused).
     pub async fn pause_for(&self, ms: i64) -> Result<(), StoreError> {
-        self.store.pause(self.name, now_us() + ms * 1000).await
+        self.store
+            .pause(
+                self.name,
+                now_us() + ms.clamp(0, MAX_PAUSE_US / 1000) * 1000,
+            )
+            .await
     }
 
-    /// A 429: wait for the reset the server announced (or one window when it did not).
+    /// A 429: wait for the reset the server announced (or one window when it did not, or
+    /// announced one that cannot be).
     pub async fn pause_until_reset(&self, rate: Option<&RateReport>) -> Result<(), StoreError> {
-        let until = rate
-            .and_then(|r| r.minute_reset_epoch_s)
-            .map_or_else(|| now_us() + 60_000_000, |s| s * 1_000_000);
+        let until = self
+            .reset_at(rate.and_then(|r| r.minute_reset_epoch_s), Window::Minute)
+            .unwrap_or_else(|| now_us() + MINUTE_US);
         tracing::info!(
             budget = self.name,
             until_us = until,
@@ -132,15 +156,65 @@ impl Budget {
         );
         self.store.pause(self.name, until).await
     }
+
+    /// A reset (epoch seconds) as a time to wait for, if it is one: in the future, and no
+    /// further than its window can last.
+    fn reset_at(&self, reset_epoch_s: Option<i64>, window: Window) -> Option<i64> {
+        let s = reset_epoch_s?;
+        let now = now_us();
+        let until = s.checked_mul(1_000_000)?;
+        let longest = match window {
+            Window::Minute => MINUTE_US + RESET_MARGIN_US,
+            Window::Day => DAY_US + RESET_MARGIN_US,
+        };
+        if until > now && until - now <= longest {
+            return Some(until);
+        }
+        let label = match window {
+            Window::Minute => "minute",
+            Window::Day => "day",
+        };
+        tracing::warn!(
+            budget = self.name,
+            window = label,
+            reset_epoch_s = s,
+            "ignoring a rate-limit reset that is past or beyond its window"
+        );
+        metrics::counter!(METRIC_IGNORED_RESETS, "budget" => self.name, "window" => label)
+            .increment(1);
+        None
+    }
+}
+
+/// Which window a reset belongs to.
+#[derive(Clone, Copy)]
+enum Window {
+    Minute,
+    Day,
+}
+
+const MINUTE_US: i64 = 60_000_000;
+const DAY_US: i64 = 86_400_000_000;
+/// How far past its window's length a reset may still be believed (clock skew, rounding).
+const RESET_MARGIN_US: i64 = 15_000_000;
+/// The longest any request waits for its budget.
+const MAX_PAUSE_US: i64 = DAY_US + RESET_MARGIN_US;
+
+/// Resets not believed (past, or beyond their window), by budget and window.
+pub const METRIC_IGNORED_RESETS: &str = "hirebridge_budget_ignored_resets_total";
+
+/// Sleep until `until_us`; `false` when cancelled first.
+async fn sleep_until(until_us: i64, cancel: &CancellationToken) -> bool {
+    let wait = until_us - now_us();
+    if wait <= 0 {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())) => true,
+        () = cancel.cancelled() => false,
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn interval_leaves_a_margin() {
-        let interval = super::interval_us;
-        assert_eq!(interval(100), 612_000);
-        assert_eq!(interval(6000), 10_200);
-        assert!(interval(5) >= 12_000_000);
-    }
-}
+#[path = "tests.rs"]
+mod tests;

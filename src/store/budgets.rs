@@ -24,6 +24,15 @@ pub trait Budgets: Send + Sync {
 
     /// Until when requests of `budget` are held (in the past when they are not).
     async fn paused_until(&self, budget: &str) -> Result<i64, StoreError>;
+
+    /// Drop a pause, and the slots behind it, that reach beyond `beyond_us`: the next slot is
+    /// `now_us` again.
+    async fn clear_beyond(
+        &self,
+        budget: &str,
+        now_us: i64,
+        beyond_us: i64,
+    ) -> Result<(), StoreError>;
 }
 
 const TAKE_SLOT: &str =
@@ -37,6 +46,11 @@ const PAUSE: &str = "INSERT INTO budgets (name, next_slot_us, paused_until_us) V
        SET paused_until_us = GREATEST(budgets.paused_until_us, $2)";
 
 const PAUSED_UNTIL: &str = "SELECT paused_until_us FROM budgets WHERE name = $1";
+
+const CLEAR_BEYOND: &str = "UPDATE budgets
+       SET paused_until_us = CASE WHEN paused_until_us > $3 THEN 0 ELSE paused_until_us END,
+           next_slot_us = CASE WHEN next_slot_us > $3 THEN $2 ELSE next_slot_us END
+     WHERE name = $1";
 
 #[async_trait]
 impl<DB> Budgets for SqlStore<DB>
@@ -81,5 +95,20 @@ where
             Some(r) => r.try_get("paused_until_us")?,
             None => 0,
         })
+    }
+
+    async fn clear_beyond(
+        &self,
+        budget: &str,
+        now_us: i64,
+        beyond_us: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(CLEAR_BEYOND)
+            .bind(budget)
+            .bind(now_us)
+            .bind(beyond_us)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 }
