@@ -117,9 +117,11 @@ async fn main() -> anyhow::Result<()> {
     sim.clear_requests();
 
     let client = Client::new(&cfg.connecteam)?;
+    let budget = delivery::connecteam_budget(store.clone(), &cfg.connecteam);
     let engine = Arc::new(delivery::engine(
         store.clone(),
-        client,
+        client.with_gate(budget.clone()),
+        budget,
         &cfg.connecteam,
         &cfg.delivery,
     ));

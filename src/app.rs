@@ -136,6 +136,8 @@ pub async fn run(
             "SANDBOX MODE: Connecteam is simulated in-process; nothing leaves this machine"
         );
     }
+    // Every request to the account, outside delivery rounds too, takes a slot of its budget.
+    let budget = crate::delivery::connecteam_budget(store.clone(), &cfg.connecteam);
     // Connecteam: the in-process simulator under --sandbox, else the configured account.
     let mut sandbox_sim = None;
     let client = if opts.sandbox {
@@ -148,10 +150,10 @@ pub async fn run(
         ));
         tracing::warn!(simulator = %addr, "sandbox: Connecteam requests go to the in-process simulator (see GET http://{addr}/_sim/requests)");
         sandbox_sim = Some(sim);
-        Some(crate::connecteam::Client::new(&c)?)
+        Some(crate::connecteam::Client::new(&c)?.with_gate(budget.clone()))
     } else {
         match crate::connecteam::Client::new(&cfg.connecteam) {
-            Ok(c) => Some(c),
+            Ok(c) => Some(c.with_gate(budget.clone())),
             Err(crate::connecteam::ClientError::Unconfigured) => {
                 tracing::error!(
                     "Connecteam is not configured (connecteam.api_key or connecteam.oauth): events are accepted and stored, but nothing is delivered until it is"
@@ -181,6 +183,7 @@ pub async fn run(
         Arc::new(crate::delivery::engine(
             store.clone(),
             c,
+            budget.clone(),
             &cfg.connecteam,
             &cfg.delivery,
         ))

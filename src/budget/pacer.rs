@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
-use crate::remote::RateReport;
+use crate::remote::{Closed, Gate, RateReport};
 use crate::store::{Budgets, StoreError};
 
 /// Pacing leaves this much of the budget unused (per mille), so request slots that land on a
@@ -183,6 +183,22 @@ impl Budget {
         metrics::counter!(METRIC_IGNORED_RESETS, "budget" => self.name, "window" => label)
             .increment(1);
         None
+    }
+}
+
+/// A request outside any round (the start-up check of the rule table against the account)
+/// waits for its slot like every other.
+#[async_trait::async_trait]
+impl Gate for Budget {
+    async fn pass(&self) -> Result<(), Closed> {
+        match self.acquire(&CancellationToken::new()).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Closed),
+            Err(e) => {
+                tracing::warn!(budget = self.name, error = %e, "cannot take a request slot");
+                Err(Closed)
+            }
+        }
     }
 }
 

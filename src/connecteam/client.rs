@@ -15,6 +15,7 @@ use super::oauth::OAuth;
 use super::transport::{classify_failure, parse_body, record, send, sensitive};
 use super::types::Reply;
 use crate::config::{ConnecteamAuth, ConnecteamConfig};
+use crate::remote::{Gate, Open};
 
 /// Why a client could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     auth: Auth,
+    /// Waited on before every request (the account's budget, or a round's).
+    gate: Arc<dyn Gate>,
 }
 
 #[derive(Clone)]
@@ -127,7 +130,12 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(ClientError::Http)?;
-        Ok(Client { http, base, auth })
+        Ok(Client {
+            http,
+            base,
+            auth,
+            gate: Arc::new(Open),
+        })
     }
 
     /// The same client pointed at another base URL (the sandbox simulator, a test stub).
@@ -139,6 +147,15 @@ impl Client {
             self.auth = Auth::OAuth(Arc::new(o.fresh()));
         }
         self
+    }
+
+    /// The same client, waiting on `gate` before every request it sends (a token fetch and
+    /// a repeat after a refused token included).
+    pub fn with_gate(&self, gate: Arc<dyn Gate>) -> Client {
+        Client {
+            gate,
+            ..self.clone()
+        }
     }
 
     /// The base URL requests go to.
@@ -173,6 +190,7 @@ impl Client {
             let mut repeated_after_401 = false;
             loop {
                 let cred = self.credential().await?;
+                self.gate.pass().await.map_err(|_| ApiError::Stopped)?;
                 let started = Instant::now();
                 let outcome = self.attempt(&req, &cred, &decode).await;
                 let elapsed = started.elapsed();
@@ -199,7 +217,7 @@ impl Client {
         match &self.auth {
             Auth::ApiKey(k) => Ok(Credential::ApiKey(k.clone())),
             Auth::OAuth(o) => o
-                .token(&self.http, &self.base)
+                .token(&self.http, &self.base, self.gate.as_ref())
                 .await
                 .map(Credential::Bearer),
         }

@@ -44,6 +44,9 @@ pub enum ApiError {
     /// cannot be put in a request): nothing reached Connecteam, and repeating it is useless.
     #[error("request not sent: {detail}")]
     NotSent { detail: String },
+    /// Not sent because its gate closed (the round that wanted it stopped).
+    #[error("request not sent: the round stopped")]
+    Stopped,
     /// A 2xx whose body does not match the documented shape. Treat as `Retryable` for reads
     /// and `Ambiguous` for writes.
     #[error("connecteam answer not understood: {message}")]
@@ -58,7 +61,7 @@ impl ApiError {
             | ApiError::Retryable { rate, .. }
             | ApiError::Ambiguous { rate, .. }
             | ApiError::Permanent { rate, .. } => rate.as_ref(),
-            ApiError::Decode { .. } | ApiError::NotSent { .. } => None,
+            ApiError::Decode { .. } | ApiError::NotSent { .. } | ApiError::Stopped => None,
         }
     }
 
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::Permanent { .. } => "permanent",
             ApiError::Decode { .. } => "decode",
             ApiError::NotSent { .. } => "not_sent",
+            ApiError::Stopped => "stopped",
         }
     }
 
@@ -79,9 +83,10 @@ impl ApiError {
         match self {
             ApiError::Retryable { status, .. } | ApiError::Ambiguous { status, .. } => *status,
             ApiError::Permanent { status, .. } => Some(*status),
-            ApiError::RateLimited { .. } | ApiError::Decode { .. } | ApiError::NotSent { .. } => {
-                None
-            }
+            ApiError::RateLimited { .. }
+            | ApiError::Decode { .. }
+            | ApiError::NotSent { .. }
+            | ApiError::Stopped => None,
         }
     }
 
@@ -206,6 +211,8 @@ impl CallError for ApiError {
                 Failure::Permanent(*status, detail.clone())
             }
             ApiError::NotSent { detail } => Failure::NotSent(detail.clone()),
+            // The round noticed why itself; nothing was sent.
+            ApiError::Stopped => Failure::Retryable("not sent: the round stopped".to_owned()),
         }
     }
 

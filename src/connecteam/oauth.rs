@@ -18,6 +18,7 @@ use url::Url;
 use super::error::ApiError;
 use super::transport::{classify_failure, record, send};
 use crate::config::OAuthConfig;
+use crate::remote::Gate;
 
 /// Used when the token answer has no `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -72,6 +73,7 @@ impl OAuth {
         &self,
         http: &reqwest::Client,
         base: &Url,
+        gate: &dyn Gate,
     ) -> Result<Arc<SecretString>, ApiError> {
         let mut cache = self.cache.lock().await;
         let now = Instant::now();
@@ -80,7 +82,7 @@ impl OAuth {
         {
             return Ok(c.token.clone());
         }
-        match self.fetch(http, base).await {
+        match self.fetch(http, base, gate).await {
             Ok((token, lifetime)) => {
                 let token = Arc::new(token);
                 *cache = Some(Cached {
@@ -114,8 +116,11 @@ impl OAuth {
         &self,
         http: &reqwest::Client,
         base: &Url,
+        gate: &dyn Gate,
     ) -> Result<(SecretString, Duration), ApiError> {
         const ENDPOINT: &str = "oauth.token";
+        // A token request counts against the account's budget like any other.
+        gate.pass().await.map_err(|_| ApiError::Stopped)?;
         let mut url = base.clone();
         url.set_query(None);
         url.set_fragment(None);

@@ -75,16 +75,26 @@ pub struct UserPage {
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub user_id: u64,
-    #[serde(default)]
+    /// `null` reads as empty: one user without a name must not fail a whole page.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub first_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub last_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub is_archived: bool,
+}
+
+/// A value, or its default when Connecteam sends `null`.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// One element of the `POST /users/v1/users` array.

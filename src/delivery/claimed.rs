@@ -16,6 +16,8 @@ pub struct Claimed {
     /// A write's outcome was not seen: read back before repeating it.
     pub ambiguous: bool,
     pub created_at_ms: i64,
+    /// When it began waiting for its Connecteam user, if it is waiting.
+    pub waiting_since_ms: Option<i64>,
     /// When it first fell due; deferring it while its batch fills does not move this.
     pub due_at_ms: i64,
     pub idempotency_key: String,
@@ -25,6 +27,9 @@ pub struct Claimed {
     pub plan: Option<serde_json::Value>,
     /// The event's Connecteam user, once resolved.
     pub user_id: Option<u64>,
+    /// The same work is done for the same user through another event (a second hire of the
+    /// same person).
+    pub done_for_user: bool,
 }
 
 impl Claimed {
@@ -40,11 +45,13 @@ impl Claimed {
             attempts: row.attempts,
             ambiguous: row.ambiguous,
             created_at_ms: row.created_at_ms,
+            waiting_since_ms: row.waiting_since_ms,
             due_at_ms: row.due_at_ms,
             idempotency_key: row.idempotency_key,
             hire: row.hire,
             plan: row.plan,
             user_id: row.user_id.and_then(|u| u64::try_from(u).ok()),
+            done_for_user: row.done_for_user,
         })
     }
 }

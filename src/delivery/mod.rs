@@ -41,18 +41,24 @@ pub use runner::Runner;
 /// (`delivery.max_backoff_ms`, when smaller, caps it.)
 const UNAUTHORIZED_PAUSE_MS: i64 = 60_000;
 
-/// The engine that delivers to Connecteam: every kind of work, spending the account's budget.
+/// The Connecteam account's request budget, shared by every replica through `store`.
+pub fn connecteam_budget(store: Arc<dyn Store>, connecteam: &ConnecteamConfig) -> Arc<Budget> {
+    Arc::new(Budget::new(
+        connecteam::BUDGET,
+        store,
+        connecteam.requests_per_minute,
+    ))
+}
+
+/// The engine that delivers to Connecteam: every kind of work, spending the account's
+/// `budget` ([`connecteam_budget`]).
 pub fn engine(
     store: Arc<dyn Store>,
     client: Client,
+    budget: Arc<Budget>,
     connecteam: &ConnecteamConfig,
     delivery: &DeliveryConfig,
 ) -> Runner {
-    let budget = Budget::new(
-        connecteam::BUDGET,
-        store.clone(),
-        connecteam.requests_per_minute,
-    );
     let env = round::Env {
         store,
         cfg: delivery.clone(),

@@ -8,7 +8,10 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
 
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +21,7 @@ use crate::budget::Budget;
 use crate::clock::now_ms;
 use crate::config::DeliveryConfig;
 use crate::domain::OperationKind;
-use crate::remote::{Answer, CallError, Failure};
+use crate::remote::{Answer, CallError, Closed, Failure, Gate};
 use crate::store::{Store, StoreError, Transition};
 
 /// Why a round stops before its work is done. Whatever it has not settled is handed back.
@@ -58,39 +61,115 @@ pub(crate) struct Lease {
 pub struct Round<'a> {
     env: &'a Env,
     budget: &'a Budget,
-    cancel: &'a CancellationToken,
     lease: Lease,
-    /// How many claimed operations the round has not handed back yet.
-    held: usize,
+    /// What every request of the round waits on.
+    gate: Arc<RoundGate>,
     /// Claimed operations without an outcome yet.
     open: HashSet<i64>,
     /// Outcomes not committed yet.
     settled: Vec<Transition>,
 }
 
+/// Before each request of a round: wait for a slot of its budget, then renew the round's
+/// lease (after the wait, which can be long). Closed when the round is cancelled, when its
+/// lease was taken over by another replica meanwhile, or when the store fails.
+struct RoundGate {
+    budget: Arc<Budget>,
+    store: Arc<dyn Store>,
+    cancel: CancellationToken,
+    owner: String,
+    lease_ms: i64,
+    /// How many claimed operations the round has not handed back yet.
+    held: AtomicUsize,
+    /// Why it closed.
+    stopped: Mutex<Option<Interrupt>>,
+}
+
+impl RoundGate {
+    fn stop(&self, why: Interrupt) -> Closed {
+        let mut stopped = self
+            .stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        stopped.get_or_insert(why);
+        Closed
+    }
+
+    fn take_stop(&self) -> Option<Interrupt> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+#[async_trait]
+impl Gate for RoundGate {
+    async fn pass(&self) -> Result<(), Closed> {
+        match self.budget.acquire(&self.cancel).await {
+            Ok(true) => {}
+            Ok(false) => return Err(self.stop(Interrupt::Stopped)),
+            Err(e) => return Err(self.stop(Interrupt::Store(e))),
+        }
+        let held = u64::try_from(self.held.load(Ordering::Relaxed)).unwrap_or(u64::MAX);
+        let still = match self
+            .store
+            .renew(&self.owner, now_ms() + self.lease_ms)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => return Err(self.stop(Interrupt::Store(e))),
+        };
+        if still < held {
+            tracing::warn!(
+                owner = %self.owner,
+                held,
+                still,
+                "a round's lease ran out while it waited and another replica took its operations over; stopping the round"
+            );
+            return Err(self.stop(Interrupt::Stopped));
+        }
+        Ok(())
+    }
+}
+
 impl<'a> Round<'a> {
     pub(crate) fn new(
         env: &'a Env,
-        budget: &'a Budget,
-        cancel: &'a CancellationToken,
+        budget: &'a Arc<Budget>,
+        cancel: &CancellationToken,
         lease: Lease,
         claimed: impl IntoIterator<Item = i64>,
     ) -> Self {
         let open: HashSet<i64> = claimed.into_iter().collect();
+        let gate = Arc::new(RoundGate {
+            budget: budget.clone(),
+            store: env.store.clone(),
+            cancel: cancel.clone(),
+            owner: lease.owner.clone(),
+            lease_ms: lease.ms,
+            held: AtomicUsize::new(open.len()),
+            stopped: Mutex::new(None),
+        });
         Round {
             env,
             budget,
-            cancel,
             lease,
-            held: open.len(),
+            gate,
             open,
             settled: Vec::new(),
         }
     }
 
-    /// Send one request through the round's budget: wait for a slot, renew the lease, call,
-    /// and learn from what the answer says about the budget. `Err(Interrupt::Stopped)` when
-    /// the round must stop (cancelled, or its lease was taken over while it waited).
+    /// What a client used by this round waits on before every request it sends: a slot of
+    /// the round's budget, then the renewal of its lease.
+    pub fn gate(&self) -> Arc<dyn Gate> {
+        self.gate.clone()
+    }
+
+    /// Make one call through a client that waits on [`Round::gate`], and learn from what the
+    /// answer says about the budget. `Err(Interrupt::Stopped)` when the round must stop
+    /// (cancelled, or its lease was taken over while it waited).
     pub async fn send<A, E>(
         &mut self,
         call: impl Future<Output = Result<A, E>>,
@@ -99,25 +178,11 @@ impl<'a> Round<'a> {
         A: Answer,
         E: CallError + std::fmt::Display,
     {
-        if !self.budget.acquire(self.cancel).await? {
-            return Err(Interrupt::Stopped);
+        let result = call.await;
+        if let Some(why) = self.gate.take_stop() {
+            return Err(why);
         }
-        let held = u64::try_from(self.held).unwrap_or(u64::MAX);
-        let still = self
-            .env
-            .store
-            .renew(&self.lease.owner, now_ms() + self.lease.ms)
-            .await?;
-        if still < held {
-            tracing::warn!(
-                owner = %self.lease.owner,
-                held,
-                still,
-                "a round's lease ran out while it waited and another replica took its operations over; stopping the round"
-            );
-            return Err(Interrupt::Stopped);
-        }
-        match call.await {
+        match result {
             Ok(answer) => {
                 let (value, rate) = answer.into_parts();
                 self.budget.observe(rate.as_ref()).await?;
@@ -208,7 +273,12 @@ impl<'a> Round<'a> {
             .apply(&self.lease.owner, transitions, now_ms())
             .await?;
         let released = transitions.iter().filter(|t| t.releases()).count();
-        self.held = self.held.saturating_sub(released);
+        let _ = self
+            .gate
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_sub(released))
+            });
         if usize::try_from(applied).unwrap_or(usize::MAX) < transitions.len() {
             tracing::warn!(
                 owner = %self.lease.owner,

@@ -24,11 +24,22 @@ use crate::store::StoreError;
 /// Long enough for the round, short enough that a killed replica's work is soon taken over.
 /// Renewed before every request, so a live round keeps it however long it waits for budget.
 const LEASE_BASE_MS: i64 = 30_000;
+/// What a lease covers beyond the longest a request may take (its timeout): a renewal is
+/// followed by one request, and the lease must outlast it, or another replica could take the
+/// operations over while the request is still under way and send it again.
+const LEASE_MARGIN_MS: i64 = 10_000;
+
+/// How long a round's lease lasts from each renewal: long enough for the round's paced
+/// requests, and never shorter than one request's timeout plus a margin.
+fn lease_ms(calls: u32, paced_ms: i64, timeout_ms: i64) -> i64 {
+    (LEASE_BASE_MS + 2 * i64::from(calls) * paced_ms)
+        .max(timeout_ms.saturating_add(LEASE_MARGIN_MS))
+}
 
 /// The runner with its jobs and the budgets they spend. Cheap to share.
 pub struct Runner {
     env: Env,
-    budgets: HashMap<&'static str, Budget>,
+    budgets: HashMap<&'static str, Arc<Budget>>,
     jobs: Vec<Box<dyn Job>>,
     id: String,
     seq: AtomicU64,
@@ -36,7 +47,7 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub(crate) fn new(env: Env, budgets: Vec<Budget>, jobs: Vec<Box<dyn Job>>) -> Self {
+    pub(crate) fn new(env: Env, budgets: Vec<Arc<Budget>>, jobs: Vec<Box<dyn Job>>) -> Self {
         Runner {
             env,
             budgets: budgets.into_iter().map(|b| (b.name(), b)).collect(),
@@ -107,7 +118,7 @@ impl Runner {
         let lease = Lease {
             owner: format!("{}:{}", self.id, self.seq.fetch_add(1, Ordering::Relaxed)),
             kind: job.kind(),
-            ms: LEASE_BASE_MS + 2 * i64::from(batching.calls) * paced,
+            ms: lease_ms(batching.calls, paced, self.env.timeout_ms),
         };
         let rows = self
             .env
@@ -238,5 +249,19 @@ fn cut(claimed: Vec<Claimed>, batches: Batches) -> Vec<Vec<Claimed>> {
             }
             by.into_values().collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_outlasts_the_longest_request() {
+        // The default 10 s timeout is covered by the base lease.
+        assert_eq!(lease_ms(12, 612, 10_000), LEASE_BASE_MS + 2 * 12 * 612);
+        // A two-minute timeout: a request in flight is still under the lease.
+        assert!(lease_ms(12, 612, 120_000) >= 120_000 + LEASE_MARGIN_MS);
+        assert!(lease_ms(0, 0, i64::MAX) > 0);
     }
 }

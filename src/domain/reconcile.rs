@@ -25,6 +25,9 @@ pub struct Changes {
     pub reparameterise: Vec<(i64, Operation)>,
     /// Failed operations the plan no longer has: not retried any more.
     pub supersede: Vec<i64>,
+    /// Operations a plan dropped earlier (superseded) that this plan has again: queued again,
+    /// with its parameters.
+    pub revive: Vec<(i64, Operation)>,
 }
 
 /// Compare `wanted` (the plan's operations, in plan order) with `existing`. Work that is done
@@ -46,6 +49,9 @@ pub fn reconcile(wanted: &[Operation], existing: &[Existing]) -> Changes {
             }
             Some(e) if e.status == OperationStatus::Dead => {
                 changes.reparameterise.push((e.id, op.clone()));
+            }
+            Some(e) if e.status == OperationStatus::Superseded => {
+                changes.revive.push((e.id, op.clone()));
             }
             Some(_) => {}
         }
@@ -95,8 +101,18 @@ mod tests {
         assert!(c.reparameterise.is_empty());
         // A plan that keeps the failed one re-queues it with its parameters.
         let c = reconcile(std::slice::from_ref(&p2), &have);
-        assert_eq!(c.reparameterise, vec![(12, p2)]);
+        assert_eq!(c.reparameterise, vec![(12, p2.clone())]);
         assert!(c.insert.is_empty() && c.supersede.is_empty());
+        // Once superseded, a later plan that has it again brings it back.
+        let dropped = [
+            have[0].clone(),
+            have[1].clone(),
+            existing(12, 2, &p2, OperationStatus::Superseded),
+        ];
+        let c = reconcile(&[p1.clone(), p2.clone()], &dropped);
+        assert_eq!(c.revive, vec![(12, p2)]);
+        assert!(c.insert.is_empty() && c.supersede.is_empty() && c.reparameterise.is_empty());
+        assert_eq!(reconcile(&[p1], &dropped), Changes::default());
     }
 
     #[test]

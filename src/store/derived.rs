@@ -38,6 +38,12 @@ const INSERT_OPERATIONS_END: &str = " ON CONFLICT (event_id, seq) DO NOTHING";
 /// A failed operation that a new plan keeps: its parameters (a balance) may have changed.
 const SET_PARAMS: &str = "UPDATE operations SET params = $2 WHERE id = $1";
 
+/// An operation an earlier plan dropped that the plan in force has again: due now, fresh.
+const REVIVE: &str = "UPDATE operations SET status = 'pending', attempts = 0, params = $2,
+       next_attempt_at = $3, last_error = NULL, ambiguous = FALSE, lease_owner = NULL,
+       lease_expires_at = NULL, batch_since = NULL, updated_at = $3
+     WHERE id = $1 AND status = 'superseded'";
+
 /// A failed operation that a new plan no longer has.
 const SUPERSEDE: &str =
     "UPDATE operations SET status = 'superseded', last_error = $2, updated_at = $3 WHERE id = $1";
@@ -150,7 +156,8 @@ where
     /// Bring the operations of `event_id` in step with `wanted` (the operations of its plan in
     /// force): insert what is missing, due now; with `follow_failed` (a replay under a new plan),
     /// failed operations follow the plan too: re-parameterised when it keeps them, superseded
-    /// (labelled with `rules_version`) when it does not. Returns what it changed.
+    /// (labelled with `rules_version`) when it does not. Operations an earlier plan dropped
+    /// and this one has again are queued again. Returns what it changed.
     pub(crate) async fn queue_plan(
         conn: &mut DB::Connection,
         event_id: &str,
@@ -182,6 +189,14 @@ where
             });
             qb.push(INSERT_OPERATIONS_END);
             qb.build().execute(&mut *conn).await?;
+        }
+        for (id, op) in &changes.revive {
+            sqlx::query(REVIVE)
+                .bind(*id)
+                .bind(op.params().to_string())
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?;
         }
         let Some(rules_version) = follow_failed else {
             changes.reparameterise.clear();

@@ -60,7 +60,8 @@ const SET_PLAN: &str =
 /// `waiting_for_user_timeout_s`, or a replayed wait would time out at its first look.
 const REQUEUE_DEAD: &str =
     "UPDATE operations SET status = 'pending', attempts = 0, next_attempt_at = $2,
-       created_at = $2, lease_owner = NULL, lease_expires_at = NULL, updated_at = $2
+       created_at = $2, waiting_since = NULL, lease_owner = NULL, lease_expires_at = NULL,
+       updated_at = $2
      WHERE event_id = $1 AND status = 'dead'";
 
 #[async_trait]
@@ -212,7 +213,7 @@ where
                     now_ms,
                 )
                 .await?;
-                out.added = changes.insert.len() as u64;
+                out.added = (changes.insert.len() + changes.revive.len()) as u64;
                 out.superseded = changes.supersede.len() as u64;
             }
         }

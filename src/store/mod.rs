@@ -22,6 +22,7 @@ mod postgres;
 mod queue;
 mod sql;
 mod sqlite;
+mod text;
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub use model::{
 };
 pub use queue::OperationQueue;
 pub use sql::Lifecycle;
+pub use text::{MAX_ERROR_CHARS, sanitise};
 
 /// Everything the service needs of its database.
 pub trait Store: EventStore + OperationQueue + Budgets + Lifecycle + 'static {}

@@ -177,6 +177,8 @@ pub struct ClaimedOp {
     /// A write's outcome was not seen: read back before repeating it.
     pub ambiguous: bool,
     pub created_at_ms: i64,
+    /// When it began waiting for its user (a waiting user resolution).
+    pub waiting_since_ms: Option<i64>,
     /// When it first fell due (for batching windows): deferring an operation while its batch
     /// fills does not move this.
     pub due_at_ms: i64,
@@ -187,6 +189,8 @@ pub struct ClaimedOp {
     pub plan: Option<serde_json::Value>,
     /// The event's Connecteam user, once resolved.
     pub user_id: Option<i64>,
+    /// The same work (kind and target) is done for the same user through another event.
+    pub done_for_user: bool,
 }
 
 /// A state change of one operation. A batch of them commits in one transaction, and the

@@ -8,6 +8,7 @@ use sqlx::{Executor, Row};
 use super::error::StoreError;
 use super::model::{ClaimedOp, QueueStat, Transition};
 use super::sql::{Dialect, SqlStore, parse_enum, parse_json};
+use super::text::sanitise;
 use crate::domain::{OperationKind, OperationStatus, Plan};
 
 /// The operation queue the delivery engine works through.
@@ -59,13 +60,18 @@ const CLAIM: &str = "UPDATE operations SET lease_owner = $1, lease_expires_at = 
 
 /// What was claimed, read back by id (the primary key) rather than by owner.
 const CLAIMED: &str = "SELECT o.id, o.event_id, o.kind, o.target, o.params, o.attempts,
-            o.ambiguous, o.created_at, COALESCE(o.batch_since, o.next_attempt_at) AS due_since,
-            o.idempotency_key, e.hire, e.plan, e.connecteam_user_id
+            o.ambiguous, o.created_at, o.waiting_since,
+            COALESCE(o.batch_since, o.next_attempt_at) AS due_since,
+            o.idempotency_key, e.hire, e.plan, e.connecteam_user_id,
+            EXISTS (SELECT 1 FROM events e2 JOIN operations o2 ON o2.event_id = e2.id
+                     WHERE e2.connecteam_user_id = e.connecteam_user_id AND e2.id <> e.id
+                       AND o2.kind = o.kind AND o2.target = o.target AND o2.status = 'done')
+              AS done_for_user
        FROM operations o JOIN events e ON e.id = o.event_id
       WHERE o.id IN (";
 
 const DONE: &str = "UPDATE operations SET status = 'done', attempts = attempts + 1,
-       ambiguous = $2, batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated_at = $3
+       ambiguous = $2, batch_since = NULL, waiting_since = NULL, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated_at = $3
      WHERE id = $1 AND lease_owner = $4";
 
 const SET_USER: &str =
@@ -80,11 +86,13 @@ const RETRY: &str =
 
 const WAIT: &str =
     "UPDATE operations SET status = 'waiting', next_attempt_at = $2, last_error = $3,
+       waiting_since = COALESCE(waiting_since, $4),
        batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $4
      WHERE id = $1 AND lease_owner = $5";
 
 const DEAD: &str =
     "UPDATE operations SET status = 'dead', attempts = attempts + 1, last_error = $2,
+       waiting_since = NULL,
        batch_since = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
      WHERE id = $1 AND lease_owner = $4";
 
@@ -168,11 +176,13 @@ where
                 attempts: r.try_get("attempts")?,
                 ambiguous: r.try_get("ambiguous")?,
                 created_at_ms: r.try_get("created_at")?,
+                waiting_since_ms: r.try_get("waiting_since")?,
                 due_at_ms: r.try_get("due_since")?,
                 idempotency_key: r.try_get("idempotency_key")?,
                 hire: parse_json(&hire, "hire")?,
                 plan: plan.map(|p| parse_json(&p, "plan")).transpose()?,
                 user_id: r.try_get("connecteam_user_id")?,
+                done_for_user: r.try_get("done_for_user")?,
             });
         }
         Ok(out)
@@ -212,19 +222,19 @@ where
                     .bind(*op_id)
                     .bind(i32::from(*count_attempt))
                     .bind(*at_ms)
-                    .bind(error.as_str())
+                    .bind(sanitise(error))
                     .bind(*ambiguous)
                     .bind(now_ms)
                     .bind(owner),
                 Transition::Wait { op_id, at_ms, note } => sqlx::query(WAIT)
                     .bind(*op_id)
                     .bind(*at_ms)
-                    .bind(note.as_str())
+                    .bind(sanitise(note))
                     .bind(now_ms)
                     .bind(owner),
                 Transition::Dead { op_id, error } => sqlx::query(DEAD)
                     .bind(*op_id)
-                    .bind(error.as_str())
+                    .bind(sanitise(error))
                     .bind(now_ms)
                     .bind(owner),
                 Transition::Defer { op_id, at_ms } => {

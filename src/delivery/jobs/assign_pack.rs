@@ -3,14 +3,16 @@
 //! all-or-nothing: a 422 is bisected to isolate the refused ids and assign the rest. Before a
 //! POST is sent its operations are marked ambiguous; one whose outcome was not seen is never
 //! repeated blindly: the pack's assignments are read first and only the missing users are
-//! sent, so an already-assigned user is never assigned again.
+//! sent. A user hirebridge already put in the pack for another event (the same person hired
+//! twice) is not sent again; one assigned by someone else is, and Connecteam's answer (or,
+//! for a refusal, the pack's assignments) says it is done.
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 
 use crate::connecteam::{self, Client, MAX_PACK_ASSIGN};
-use crate::delivery::bisect::Bisect;
+use crate::delivery::bisect::{Bisect, Refusal, names_number};
 use crate::delivery::claimed::{Claimed, Outcome};
 use crate::delivery::job::{Batches, Batching, Job};
 use crate::delivery::round::{Interrupt, Round};
@@ -54,6 +56,7 @@ impl Job for AssignPack {
 
     /// One pack's due users (the runner batches by target).
     async fn run(&self, round: &mut Round<'_>, batch: Vec<Claimed>) -> Result<(), Interrupt> {
+        let client = self.client.with_gate(round.gate());
         let Some(Operation::AssignPack { pack }) = batch.first().map(|o| o.operation.clone())
         else {
             return Ok(());
@@ -78,7 +81,7 @@ impl Job for AssignPack {
 
         // A POST whose outcome was not seen is never repeated blindly: read the pack first.
         if users.iter().flat_map(|u| &u.ops).any(|o| o.ambiguous) {
-            match round.send(self.client.pack_assignments(pack)).await? {
+            match round.send(client.pack_assignments(pack)).await? {
                 Ok(assigned) => {
                     let assigned: HashSet<u64> = assigned.iter().map(|a| a.user_id).collect();
                     users.retain(|u| {
@@ -112,10 +115,7 @@ impl Job for AssignPack {
                     .map(|o| o.event_id.as_str()),
                 &format!("pack/{pack}"),
             );
-            match round
-                .send(self.client.assign_pack(pack, &ids, &key))
-                .await?
-            {
+            match round.send(client.assign_pack(pack, &ids, &key)).await? {
                 Ok(()) => {
                     metrics::histogram!("hirebridge_delivery_pack_users_per_request")
                         .record(ids.len() as f64);
@@ -123,21 +123,37 @@ impl Job for AssignPack {
                         round.settle(op, Outcome::Done);
                     }
                 }
-                // All-or-nothing: split to isolate the refused ids and assign the rest.
-                Err(Failure::Permanent(422, _)) if chunk.len() > 1 => work.split(chunk),
+                // All-or-nothing: find the refused users and assign the rest.
                 Err(Failure::Permanent(422, detail)) => {
-                    // One user refused: already assigned (undocumented behaviour) or invalid.
-                    // Only the pack's own assignments can tell; without them, nothing is
-                    // dead-lettered.
-                    let ops = chunk.iter().flat_map(|u| &u.ops);
-                    match round.send(self.client.pack_assignments(pack)).await? {
-                        Ok(a) if a.iter().any(|a| ids.contains(&a.user_id)) => {
-                            for op in ops {
-                                round.settle(op, Outcome::Done);
+                    match work.refused(chunk, &detail, |u| names_number(&detail, u.user)) {
+                        Refusal::Later => {}
+                        Refusal::All(users) => settle_all(
+                            round,
+                            users.iter().flat_map(|u| &u.ops),
+                            &Failure::Permanent(422, detail),
+                        ),
+                        Refusal::Named(users) => {
+                            // Refused users may be assigned already (undocumented behaviour) or
+                            // invalid: only the pack's own assignments can tell; without them,
+                            // nothing is dead-lettered.
+                            match round.send(client.pack_assignments(pack)).await? {
+                                Ok(a) => {
+                                    let assigned: HashSet<u64> =
+                                        a.iter().map(|a| a.user_id).collect();
+                                    for u in &users {
+                                        let outcome = if assigned.contains(&u.user) {
+                                            Outcome::Done
+                                        } else {
+                                            Outcome::Failed(Failure::Permanent(422, detail.clone()))
+                                        };
+                                        for op in &u.ops {
+                                            round.settle(op, outcome.clone());
+                                        }
+                                    }
+                                }
+                                Err(f) => settle_all(round, users.iter().flat_map(|u| &u.ops), &f),
                             }
                         }
-                        Ok(_) => settle_all(round, ops, &Failure::Permanent(422, detail)),
-                        Err(f) => settle_all(round, ops, &f),
                     }
                 }
                 Err(f) => settle_all(round, chunk.iter().flat_map(|u| &u.ops), &f),

@@ -42,6 +42,7 @@ impl Job for AssignPolicy {
     }
 
     async fn run(&self, round: &mut Round<'_>, batch: Vec<Claimed>) -> Result<(), Interrupt> {
+        let client = self.client.with_gate(round.gate());
         for op in &batch {
             let Operation::AssignPolicy(grant) = &op.operation else {
                 continue;
@@ -53,7 +54,7 @@ impl Job for AssignPolicy {
                 );
                 continue;
             };
-            let call = self.client.assign_policy(
+            let call = client.assign_policy(
                 &grant.id,
                 user,
                 grant.balance.map(|b| b.value()),
@@ -66,6 +67,9 @@ impl Job for AssignPolicy {
                 Err(f) => Outcome::Failed(f),
             };
             round.settle(op, outcome);
+            // Each PUT is committed as soon as it is answered: repeating one (after a crash)
+            // would set its balance again, taking back time off used meanwhile.
+            round.commit().await?;
         }
         Ok(())
     }

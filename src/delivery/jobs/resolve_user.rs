@@ -16,7 +16,7 @@ use super::user_match::{Matcher, has_phone, unique};
 use crate::clock::now_ms;
 use crate::config::{ConnecteamConfig, DeliveryConfig};
 use crate::connecteam::{self, Client, MAX_CREATE_USERS, NewUser};
-use crate::delivery::bisect::Bisect;
+use crate::delivery::bisect::{Bisect, Refusal, names_number};
 use crate::delivery::claimed::{Claimed, Outcome};
 use crate::delivery::job::{Batches, Batching, Job};
 use crate::delivery::round::{Interrupt, Round};
@@ -73,8 +73,9 @@ impl Job for ResolveUser {
                 ),
             }
         }
+        let client = self.client.with_gate(round.gate());
         let matcher = Matcher {
-            client: &self.client,
+            client: &client,
             region: &self.region,
         };
         let mut found = matcher.find_users(round, &pending).await?;
@@ -87,21 +88,7 @@ impl Job for ResolveUser {
                 .filter(|u| u.is_archived)
                 .map(|u| u.user_id),
         );
-        let mut restore_failed: HashMap<u64, Failure> = HashMap::new();
-        for chunk in archived.chunks(MAX_CREATE_USERS) {
-            let ids: Vec<String> = chunk.iter().map(u64::to_string).collect();
-            let key = idempotency::key(&format!("restore:{}", ids.join(",")), "users/restore");
-            match round.send(self.client.restore_users(chunk, &key)).await? {
-                Ok(()) => {
-                    tracing::info!(users = ?chunk, "restored archived Connecteam users matched by rehires");
-                }
-                Err(f) => {
-                    for id in chunk {
-                        restore_failed.insert(*id, f.clone());
-                    }
-                }
-            }
-        }
+        let restore_failed = self.restore(round, &client, archived).await?;
 
         let mut to_create: Vec<(Claimed, Hire, PhoneE164)> = Vec::new();
         // One person in several events (two sources, a re-sent hire): one create. The others
@@ -149,6 +136,43 @@ impl Job for ResolveUser {
 }
 
 impl ResolveUser {
+    /// Restore the archived users rehires matched, 25 per request; one Connecteam refuses
+    /// does not fail the others. Returns why each that could not be restored was not.
+    async fn restore(
+        &self,
+        round: &mut Round<'_>,
+        client: &Client,
+        archived: Vec<u64>,
+    ) -> Result<HashMap<u64, Failure>, Interrupt> {
+        let mut failed: HashMap<u64, Failure> = HashMap::new();
+        let mut work = Bisect::new(archived, MAX_CREATE_USERS);
+        while let Some(chunk) = work.next_chunk() {
+            let ids: Vec<String> = chunk.iter().map(u64::to_string).collect();
+            let key = idempotency::key(&format!("restore:{}", ids.join(",")), "users/restore");
+            match round.send(client.restore_users(&chunk, &key)).await? {
+                Ok(()) => {
+                    tracing::info!(users = ?chunk, "restored archived Connecteam users matched by rehires");
+                }
+                Err(Failure::Permanent(422, detail)) => {
+                    match work.refused(chunk, &detail, |id| names_number(&detail, *id)) {
+                        Refusal::Later => {}
+                        Refusal::Named(ids) | Refusal::All(ids) => {
+                            for id in ids {
+                                failed.insert(id, Failure::Permanent(422, detail.clone()));
+                            }
+                        }
+                    }
+                }
+                Err(f) => {
+                    for id in chunk {
+                        failed.insert(id, f.clone());
+                    }
+                }
+            }
+        }
+        Ok(failed)
+    }
+
     /// Create the users nobody matched, 25 per request; a 422 for a batch is split to find
     /// the refused hire.
     async fn create(
@@ -178,7 +202,10 @@ impl ResolveUser {
                 batch.iter().map(|(o, _, _)| o.event_id.as_str()),
                 "users/create",
             );
-            match round.send(self.client.create_users(&users, &key)).await? {
+            match round
+                .send(matcher.client.create_users(&users, &key))
+                .await?
+            {
                 Ok(created) => {
                     for (op, _, phone) in &batch {
                         let outcome = match has_phone(&created, phone, &self.region) {
@@ -190,22 +217,44 @@ impl ResolveUser {
                         round.settle(op, outcome);
                     }
                 }
-                Err(Failure::Permanent(422, _)) if batch.len() > 1 => work.split(batch),
                 Err(Failure::Permanent(422, detail)) => {
-                    // One hire refused. Its user may exist all the same: created by an
-                    // earlier attempt whose answer was lost and which landed late, or by
-                    // someone else since the lookup. Look before dead-lettering.
-                    let (op, h, _) = &batch[0];
-                    let outcome = match matcher.match_person(round, h).await? {
-                        Ok(Some(u)) if !u.is_archived => resolved(op, u.user_id),
-                        // Archived meanwhile: the next round restores it.
-                        Ok(Some(_)) => Outcome::Failed(Failure::Retryable(
-                            "matched an archived user".to_owned(),
-                        )),
-                        Ok(None) => Outcome::Failed(Failure::Permanent(422, detail)),
-                        Err(f) => Outcome::Failed(f),
+                    let named = |(_, h, p): &(Claimed, Hire, PhoneE164)| {
+                        detail.contains(p.as_str())
+                            || h.person.email.as_ref().is_some_and(|e| {
+                                detail.to_lowercase().contains(&e.as_str().to_lowercase())
+                            })
                     };
-                    round.settle(op, outcome);
+                    match work.refused(batch, &detail, named) {
+                        Refusal::Later => {}
+                        Refusal::All(hires) => {
+                            for (op, _, _) in &hires {
+                                round.settle(
+                                    op,
+                                    Outcome::Failed(Failure::Permanent(422, detail.clone())),
+                                );
+                            }
+                        }
+                        Refusal::Named(hires) => {
+                            for (op, h, _) in &hires {
+                                // A refused hire's user may exist all the same: created by an
+                                // earlier attempt whose answer was lost and which landed late,
+                                // or by someone else since the lookup. Look before
+                                // dead-lettering.
+                                let outcome = match matcher.match_person(round, h).await? {
+                                    Ok(Some(u)) if !u.is_archived => resolved(op, u.user_id),
+                                    // Archived meanwhile: the next round restores it.
+                                    Ok(Some(_)) => Outcome::Failed(Failure::Retryable(
+                                        "matched an archived user".to_owned(),
+                                    )),
+                                    Ok(None) => {
+                                        Outcome::Failed(Failure::Permanent(422, detail.clone()))
+                                    }
+                                    Err(f) => Outcome::Failed(f),
+                                };
+                                round.settle(op, outcome);
+                            }
+                        }
+                    }
                 }
                 // The ambiguous mark stays for a failure that may have applied; a retry looks
                 // the user up before creating again anyway.
@@ -240,7 +289,9 @@ fn wait_for_user(cfg: &DeliveryConfig, op: &Claimed, h: &Hire) -> Outcome {
     let timeout_ms =
         i64::try_from(cfg.waiting_for_user_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     let now = now_ms();
-    let waited = now - op.created_at_ms;
+    // The clock runs from when waiting began, not from intake: time spent failing to reach
+    // Connecteam (a weekend of 401s) is not time spent waiting.
+    let waited = now - op.waiting_since_ms.unwrap_or(now);
     if waited >= timeout_ms {
         return Outcome::Dead(format!(
             "no Connecteam user matched within waiting_for_user_timeout_s ({} s)",

@@ -73,7 +73,9 @@ impl Matcher<'_> {
     }
 
     /// The batched lookups: the users found, by operation id. Emails first, then the phones
-    /// of the hires no email matched.
+    /// of the hires no email matched or matched only to an archived user: an active user
+    /// found by phone is the person's current account, preferred to an archived one found by
+    /// email (which would otherwise be restored beside it).
     async fn batch_match(
         &self,
         round: &mut Round<'_>,
@@ -83,7 +85,7 @@ impl Matcher<'_> {
         for key in [Key::Email, Key::Phone] {
             let unmatched: Vec<&(Claimed, Hire)> = pending
                 .iter()
-                .filter(|(op, _)| !found.contains_key(&op.id))
+                .filter(|(op, _)| found.get(&op.id).is_none_or(|u| u.is_archived))
                 .collect();
             let values: Vec<String> = unique(unmatched.iter().filter_map(|(_, h)| key.of(h)));
             if values.is_empty() {
@@ -107,7 +109,11 @@ impl Matcher<'_> {
                         .as_ref()
                         .and_then(|p| has_phone(&users, p, self.region)),
                 };
-                if let Some(u) = user {
+                if let Some(u) = user
+                    && found
+                        .get(&op.id)
+                        .is_none_or(|prev| prev.is_archived && !u.is_archived)
+                {
                     found.insert(op.id, u.clone());
                 }
             }
@@ -137,12 +143,14 @@ impl Matcher<'_> {
         }
     }
 
-    /// The user one hire matches, by email and then by phone, archived ones included.
+    /// The user one hire matches, by email and then by phone, archived ones included; an
+    /// active match by either key before an archived one.
     pub async fn match_person(
         &self,
         round: &mut Round<'_>,
         h: &Hire,
     ) -> Result<Result<Option<User>, Failure>, Interrupt> {
+        let mut archived: Option<User> = None;
         if let Some(e) = &h.person.email {
             let q = UserQuery {
                 emails: vec![e.as_str().to_lowercase()],
@@ -150,11 +158,10 @@ impl Matcher<'_> {
             };
             match self.lookup(round, q).await? {
                 Err(f) => return Ok(Err(f)),
-                Ok(users) => {
-                    if let Some(u) = has_email(&users, e) {
-                        return Ok(Ok(Some(u.clone())));
-                    }
-                }
+                Ok(users) => match has_email(&users, e) {
+                    Some(u) if !u.is_archived => return Ok(Ok(Some(u.clone()))),
+                    other => archived = other.cloned(),
+                },
             }
         }
         if let Some(p) = &h.person.phone {
@@ -164,14 +171,14 @@ impl Matcher<'_> {
             };
             match self.lookup(round, q).await? {
                 Err(f) => return Ok(Err(f)),
-                Ok(users) => {
-                    if let Some(u) = has_phone(&users, p, self.region) {
-                        return Ok(Ok(Some(u.clone())));
-                    }
-                }
+                Ok(users) => match has_phone(&users, p, self.region) {
+                    Some(u) if !u.is_archived => return Ok(Ok(Some(u.clone()))),
+                    Some(u) if archived.is_none() => archived = Some(u.clone()),
+                    _ => {}
+                },
             }
         }
-        Ok(Ok(None))
+        Ok(Ok(archived))
     }
 }
 
@@ -191,12 +198,14 @@ fn best<'a>(mut matches: impl Iterator<Item = &'a User>) -> Option<&'a User> {
     Some(matches.find(|u| !u.is_archived).unwrap_or(first))
 }
 
-/// The user with this email (Connecteam compares emails case-insensitively).
+/// The user with this email. Connecteam compares emails case-insensitively, and the lookup
+/// sends them lower-cased by Unicode's rules, so they are compared the same way here.
 fn has_email<'a>(users: &'a [User], email: &Email) -> Option<&'a User> {
+    let wanted = email.as_str().to_lowercase();
     best(users.iter().filter(|u| {
-        u.email
-            .as_deref()
-            .is_some_and(|ue| ue.eq_ignore_ascii_case(email.as_str()))
+        u.email.as_deref().is_some_and(|ue| {
+            ue.eq_ignore_ascii_case(email.as_str()) || ue.to_lowercase() == wanted
+        })
     }))
 }
 
@@ -241,5 +250,14 @@ mod tests {
         );
         let phone = PhoneE164::parse("+14155550100", "US").unwrap();
         assert_eq!(has_phone(&users, &phone, "US").map(|u| u.user_id), Some(2));
+    }
+
+    #[test]
+    fn emails_that_differ_only_in_non_ascii_case_are_the_same() {
+        let email = Email::parse("ÉLODIE@example.com").unwrap();
+        let users = [user(7, "élodie@example.com", false)];
+        assert_eq!(has_email(&users, &email).map(|u| u.user_id), Some(7));
+        let other = [user(8, "elodie@example.com", false)];
+        assert_eq!(has_email(&other, &email), None);
     }
 }
