@@ -52,16 +52,16 @@ mod two_engines_on_one_database {
     }
 }
 
-const USERS: &str = "/users/v1/users";
+pub(crate) const USERS: &str = "/users/v1/users";
 /// Users seeded in the simulator (Grace Hopper, archived Alan Turing).
-const SEEDED_USERS: usize = 2;
+pub(crate) const SEEDED_USERS: usize = 2;
 
-fn pack_path(pack: u64) -> String {
+pub(crate) fn pack_path(pack: u64) -> String {
     format!("/onboarding/v1/packs/{pack}/assignments")
 }
 
 /// A full-time hire with its own email and phone (`n` keeps phones unique within a test).
-fn person(event_id: &str, n: u32) -> Value {
+pub(crate) fn person(event_id: &str, n: u32) -> Value {
     let mut h = hire(event_id);
     h["person"]["first_name"] = json!(format!("Hire{n}"));
     h["person"]["last_name"] = json!("Tester");
@@ -70,11 +70,11 @@ fn person(event_id: &str, n: u32) -> Value {
 }
 
 /// A distinct US number per `n`, in E.164.
-fn phone(n: u32) -> String {
+pub(crate) fn phone(n: u32) -> String {
     format!("+1415556{:04}", n % 10_000)
 }
 
-async fn post(app: &TestApp, body: &Value) -> String {
+pub(crate) async fn post(app: &TestApp, body: &Value) -> String {
     let r = app.post_sw(body).await;
     assert_eq!(r.status(), 202, "{:?}", r.text().await);
     let v: Value = r.json().await.unwrap();
@@ -82,29 +82,29 @@ async fn post(app: &TestApp, body: &Value) -> String {
 }
 
 /// Posts every body at once; returns the event ids in order.
-async fn post_all(app: &TestApp, bodies: &[Value]) -> Vec<String> {
+pub(crate) async fn post_all(app: &TestApp, bodies: &[Value]) -> Vec<String> {
     futures_util::future::join_all(bodies.iter().map(|b| post(app, b))).await
 }
 
-fn user_id(ev: &Value) -> u64 {
+pub(crate) fn user_id(ev: &Value) -> u64 {
     ev["connecteam_user_id"]
         .as_u64()
         .unwrap_or_else(|| panic!("no connecteam_user_id: {ev}"))
 }
 
-fn is_write(r: &LoggedRequest) -> bool {
+pub(crate) fn is_write(r: &LoggedRequest) -> bool {
     r.method != Method::GET
 }
 
 /// The request reached the endpoint and was applied (a dropped answer included).
-fn applied(r: &LoggedRequest) -> bool {
+pub(crate) fn applied(r: &LoggedRequest) -> bool {
     r.status == 200
         && r.fault
             .as_deref()
             .is_none_or(|f| !f.starts_with("throttle"))
 }
 
-fn ids_in(r: &LoggedRequest) -> Vec<u64> {
+pub(crate) fn ids_in(r: &LoggedRequest) -> Vec<u64> {
     r.body
         .as_ref()
         .and_then(|b| b["userIds"].as_array())
@@ -117,7 +117,7 @@ fn ids_in(r: &LoggedRequest) -> Vec<u64> {
 /// * no user creation was refused as a duplicate (a blind repeat of a create);
 /// * no two applied pack POSTs named the same user for the same pack;
 /// * no two users share a phone or an email.
-fn check_sim_invariants(sim: &Simulator) {
+pub(crate) fn check_sim_invariants(sim: &Simulator) {
     let log = sim.requests();
     for r in log.iter().filter(|r| is_write(r)) {
         assert!(
@@ -168,7 +168,7 @@ fn plan_packs(ev: &Value) -> Vec<u64> {
 /// Every event is `done`, and Connecteam holds exactly what its plan says: its user in every
 /// pack of the plan, and every policy of the plan with the plan's balance and unit. Returns
 /// the events' user ids (asserted distinct).
-async fn assert_delivered(app: &TestApp, events: &[String]) -> Vec<u64> {
+pub(crate) async fn assert_delivered(app: &TestApp, events: &[String]) -> Vec<u64> {
     let sim = app.sim();
     let policies: BTreeMap<(String, u64), (Option<f64>, Option<String>)> = sim
         .policy_assignments()
@@ -244,11 +244,11 @@ async fn planned(app: &TestApp, body: &Value) -> Value {
     json!({"plan": r.json::<Value>().await.unwrap()})
 }
 
-async fn planned_packs(app: &TestApp, body: &Value) -> Vec<u64> {
+pub(crate) async fn planned_packs(app: &TestApp, body: &Value) -> Vec<u64> {
     plan_packs(&planned(app, body).await)
 }
 
-async fn planned_policies(app: &TestApp, body: &Value) -> usize {
+pub(crate) async fn planned_policies(app: &TestApp, body: &Value) -> usize {
     planned(app, body).await["plan"]["policies"]
         .as_array()
         .unwrap()
@@ -407,7 +407,7 @@ async fn burst_reuses_existing_users_and_batches(b: Backend) {
 // ---- faults ------------------------------------------------------------------------------
 
 /// Posts `n` hires, settles, and checks they were all delivered without duplicates.
-async fn deliver_through(app: &TestApp, n: u32) -> Vec<String> {
+pub(crate) async fn deliver_through(app: &TestApp, n: u32) -> Vec<String> {
     let bodies: Vec<Value> = (0..n).map(|i| person(&unique_id("evt"), i)).collect();
     let before = app.sim().users().len();
     let events = post_all(app, &bodies).await;
@@ -422,7 +422,7 @@ async fn deliver_through(app: &TestApp, n: u32) -> Vec<String> {
     events
 }
 
-fn fault(method: Method, path_prefix: &str, times: usize, kind: FaultKind) -> Fault {
+pub(crate) fn fault(method: Method, path_prefix: &str, times: usize, kind: FaultKind) -> Fault {
     Fault {
         method: Some(method),
         path_prefix: path_prefix.to_owned(),
@@ -431,7 +431,7 @@ fn fault(method: Method, path_prefix: &str, times: usize, kind: FaultKind) -> Fa
     }
 }
 
-fn faults_seen(sim: &Simulator, name: &str) -> usize {
+pub(crate) fn faults_seen(sim: &Simulator, name: &str) -> usize {
     sim.requests()
         .iter()
         .filter(|r| r.fault.as_deref().is_some_and(|f| f.starts_with(name)))

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod defects;
 mod delivery;
 mod durability;
 mod helpers;

@@ -70,6 +70,11 @@ impl Job for AssignPack {
                 );
                 continue;
             };
+            if op.done_for_user {
+                // hirebridge assigned this user the pack for another event: not again.
+                round.settle(&op, Outcome::Done);
+                continue;
+            }
             match users.iter_mut().find(|u| u.user == user) {
                 Some(u) => u.ops.push(op),
                 None => users.push(PackUser {
