@@ -22,6 +22,8 @@ pub struct ServeOptions {
     pub sandbox: bool,
     /// Skip applying migrations at start.
     pub no_migrate: bool,
+    /// How long a client may take to send its headers, and how many connections are served.
+    pub limits: http::server::Limits,
 }
 
 /// How long draining in-flight requests may take after a shutdown signal.
@@ -203,10 +205,9 @@ pub async fn run(
             let l = TcpListener::bind(addr).await?;
             let c = cancel.clone();
             let router = http::metrics_router(metrics.clone());
+            let limits = opts.limits;
             Some(tokio::spawn(async move {
-                let _ = axum::serve(l, router)
-                    .with_graceful_shutdown(c.cancelled_owned())
-                    .await;
+                let _ = http::server::serve(l, router, limits, c.cancelled_owned()).await;
             }))
         }
         None => None,
@@ -241,7 +242,7 @@ pub async fn run(
     );
 
     let server_cancel = cancel.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = http::server::serve(listener, app, opts.limits, async move {
         server_cancel.cancelled().await;
         tracing::info!("shutdown requested: finishing in-flight requests");
     });

@@ -176,6 +176,7 @@ pub fn main() -> ExitCode {
                 ServeOptions {
                     sandbox,
                     no_migrate,
+                    ..ServeOptions::default()
                 },
                 listener,
                 cancel,

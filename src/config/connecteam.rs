@@ -51,10 +51,10 @@ pub(crate) struct RawConnecteam {
     api_key: Option<SecretString>,
     api_key_file: Option<PathBuf>,
     oauth: Option<RawOAuth>,
-    requests_per_minute: u32,
+    requests_per_minute: std::num::NonZeroU32,
     create_missing_users: bool,
     default_phone_region: String,
-    timeout_ms: u64,
+    timeout_ms: std::num::NonZeroU64,
 }
 
 #[derive(Deserialize)]
@@ -83,15 +83,6 @@ impl RawConnecteam {
             .map_err(|e| invalid("connecteam.base_url", e.to_string()))?;
         if base_url.cannot_be_a_base() {
             return Err(invalid("connecteam.base_url", "cannot be a base URL"));
-        }
-        if self.requests_per_minute == 0 {
-            return Err(invalid(
-                "connecteam.requests_per_minute",
-                "must be at least 1",
-            ));
-        }
-        if self.timeout_ms == 0 {
-            return Err(invalid("connecteam.timeout_ms", "must be at least 1"));
         }
         let auth = match (api_key, oauth) {
             (Some(_), Some(_)) => {
@@ -125,10 +116,10 @@ impl RawConnecteam {
         Ok(ConnecteamConfig {
             base_url,
             auth,
-            requests_per_minute: self.requests_per_minute,
+            requests_per_minute: self.requests_per_minute.get(),
             create_missing_users: self.create_missing_users,
             default_phone_region: self.default_phone_region,
-            timeout_ms: self.timeout_ms,
+            timeout_ms: self.timeout_ms.get(),
         })
     }
 }

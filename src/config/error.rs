@@ -131,6 +131,9 @@ fn actual_text(actual: &Actual) -> &'static str {
 fn expected_text(expected: &str) -> String {
     match expected {
         "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number (0 or more)".to_owned(),
+        e if e.starts_with("a nonzero u") || e.starts_with("nonzero u") => {
+            "a whole number (1 or more)".to_owned()
+        }
         "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".to_owned(),
         "f32" | "f64" => "a number".to_owned(),
         "socket address" => "an address such as 0.0.0.0:8080".to_owned(),

@@ -121,7 +121,7 @@ fn numbers_and_booleans_from_env_are_read_by_their_key() {
     .to_string();
     assert_eq!(
         err,
-        "configuration: connecteam.requests_per_minute: expected a whole number (0 or more), found a string"
+        "configuration: connecteam.requests_per_minute: expected a whole number (1 or more), found a string"
     );
 }
 
@@ -464,4 +464,37 @@ fn each_source_kind_reads_its_own_keys() {
     )
     .unwrap();
     assert!(matches!(auth(&c, "o"), AuthConfig::None));
+}
+
+#[test]
+fn a_key_that_must_be_positive_says_so_in_every_error() {
+    for (key, yaml) in [
+        (
+            "connecteam.requests_per_minute",
+            "connecteam:\n  requests_per_minute: 0\n",
+        ),
+        ("connecteam.timeout_ms", "connecteam:\n  timeout_ms: 0\n"),
+        ("delivery.max_attempts", "delivery:\n  max_attempts: 0\n"),
+        (
+            "delivery.initial_backoff_ms",
+            "delivery:\n  initial_backoff_ms: 0\n",
+        ),
+    ] {
+        let err = Config::from_yaml(yaml).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("configuration: {key}: invalid value: expected a whole number (1 or more)")
+        );
+    }
+}
+
+#[test]
+fn an_unknown_key_is_named_once() {
+    let err = Config::from_yaml("connecteam:\n  api_keyy: x\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("configuration: connecteam.api_keyy: unknown key (expected one of: "),
+        "{err}"
+    );
 }

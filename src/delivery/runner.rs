@@ -36,6 +36,10 @@ fn lease_ms(calls: u32, paced_ms: i64, timeout_ms: i64) -> i64 {
         .max(timeout_ms.saturating_add(LEASE_MARGIN_MS))
 }
 
+/// The first pause after a failed round, doubled for every failure in a row.
+const ROUND_ERROR_PAUSE_MS: i64 = 500;
+const ROUND_ERROR_PAUSE_MAX_MS: i64 = 30_000;
+
 /// The runner with its jobs and the budgets they spend. Cheap to share.
 pub struct Runner {
     env: Env,
@@ -66,11 +70,19 @@ impl Runner {
     /// Run rounds until cancelled; sleep until the next operation falls due (or a wake-up).
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
         tracing::info!(engine = %self.id, "delivery engine started");
+        // Rounds that fail one after the other (a database that cannot be written) wait ever
+        // longer between them, up to half a minute, rather than failing every few milliseconds.
+        let mut failures: u32 = 0;
         while !cancel.is_cancelled() {
             let worked = match self.round(&cancel).await {
-                Ok(n) => n > 0,
+                Ok(n) => {
+                    failures = 0;
+                    n > 0
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "delivery round failed; retrying shortly");
+                    failures = failures.saturating_add(1);
+                    metrics::counter!("hirebridge_delivery_round_errors_total").increment(1);
+                    tracing::error!(error = %e, failures, "delivery round failed; retrying after a pause");
                     false
                 }
             };
@@ -78,9 +90,15 @@ impl Runner {
             if worked {
                 continue;
             }
-            let sleep_ms = match self.env.store.next_due().await {
-                Ok(Some(due)) => (due - now_ms()).clamp(5, 1000),
-                _ => 1000,
+            let sleep_ms = if failures > 0 {
+                ROUND_ERROR_PAUSE_MS
+                    .saturating_mul(1 << failures.min(5))
+                    .min(ROUND_ERROR_PAUSE_MAX_MS)
+            } else {
+                match self.env.store.next_due().await {
+                    Ok(Some(due)) => (due - now_ms()).clamp(5, 1000),
+                    _ => 1000,
+                }
             };
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(sleep_ms.unsigned_abs())) => {}

@@ -13,6 +13,11 @@ impl PhoneE164 {
     /// Parse a number as a person would write it; `region` (ISO 3166, e.g. `US`) applies
     /// to numbers written without a country code.
     pub fn parse(raw: &str, region: &str) -> Result<Self, String> {
+        // The parser reads letters as keypad digits (`O` as 6): a typo would become another
+        // person's number.
+        if raw.chars().any(char::is_alphabetic) {
+            return Err("must be digits (with + ( ) - . and spaces), not letters".to_owned());
+        }
         let country = region.parse::<phonenumber::country::Id>().ok();
         let n = phonenumber::parse(country, raw.trim())
             .map_err(|e| format!("is not a phone number ({e})"))?;
@@ -72,6 +77,8 @@ mod tests {
             "+442079460958"
         );
         assert!(PhoneE164::parse("123", "US").is_err());
+        assert!(PhoneE164::parse("+1415555010O", "US").is_err());
+        assert!(PhoneE164::parse("1-800-FLOWERS", "US").is_err());
         assert!(PhoneE164::parse("not a phone", "US").is_err());
     }
 

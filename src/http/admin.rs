@@ -5,14 +5,14 @@ use std::time::SystemTime;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
 use super::problem::{Problem, parse_json, require_json};
+use super::query::{self, QueryParams};
 use super::state::AppState;
 use crate::clock::now_ms;
 use crate::domain::EventStatus;
@@ -64,6 +64,7 @@ pub async fn get_event(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
+    query::path_id("event_id", &event_id)?;
     let Some(ev) = state.store.get_event(&event_id).await? else {
         return Err(Problem::not_found(format!("no event {event_id:?}")));
     };
@@ -97,21 +98,13 @@ pub async fn get_event(
     })))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ListParams {
-    status: Option<String>,
-    source: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 pub async fn list_events(
     _admin: Admin,
     State(state): State<AppState>,
-    Query(p): Query<ListParams>,
+    p: QueryParams,
 ) -> Result<Json<Value>, Problem> {
     let mut errors = Vec::new();
-    let status = match p.status.as_deref().filter(|s| !s.is_empty()) {
+    let status = match p.get("status") {
         None => None,
         Some(s) => match EventStatus::parse(s) {
             Some(v) => Some(v),
@@ -124,7 +117,7 @@ pub async fn list_events(
             }
         },
     };
-    let limit = match p.limit.as_deref().filter(|s| !s.is_empty()) {
+    let limit = match p.get("limit") {
         None => 50,
         Some(s) => match s.parse::<u32>() {
             Ok(n @ 1..=500) => n,
@@ -137,18 +130,34 @@ pub async fn list_events(
             }
         },
     };
+    // A cursor is the id of the last event of the page before: anything else would silently
+    // start over at the first page.
+    let cursor = match p.get("cursor") {
+        None => None,
+        Some(c) if c.parse::<ulid::Ulid>().is_ok() => Some(c.to_owned()),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "/query/cursor",
+                "is not a cursor this API gave (the next_cursor of a page)",
+            ));
+            None
+        }
+    };
+    let source = match p.get("source") {
+        None => None,
+        Some("") => {
+            errors.push(FieldError::new("/query/source", "must not be empty"));
+            None
+        }
+        Some(s) => Some(s.to_owned()),
+    };
     if !errors.is_empty() {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-query",
-            "invalid query parameters",
-        )
-        .with_errors(errors));
+        return Err(query::invalid(errors));
     }
     let query = EventQuery {
         status,
-        source: p.source.filter(|s| !s.is_empty()),
-        before: p.cursor.filter(|s| !s.is_empty()),
+        source,
+        before: cursor,
         limit: limit + 1,
     };
     let mut rows = state.store.list_events(&query).await?;
@@ -183,34 +192,38 @@ pub async fn get_rules(_admin: Admin, State(state): State<AppState>) -> Json<Val
     }))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct EvaluateParams {
-    source: Option<String>,
-}
-
 /// A dry run: the plan the current table gives a hire. Sends nothing, stores nothing.
 pub async fn evaluate(
     _admin: Admin,
     State(state): State<AppState>,
-    Query(p): Query<EvaluateParams>,
+    p: QueryParams,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, Problem> {
+    let source = p.get("source");
+    if let Some(name) = source
+        && !state.sources.contains_key(name)
+    {
+        return Err(query::invalid(vec![FieldError::new(
+            "/query/source",
+            "no source by this name is configured",
+        )]));
+    }
     require_json(&headers)?;
     let value = parse_json(&body)?;
-    let region = p
-        .source
-        .as_deref()
-        .map_or(state.config.connecteam.default_phone_region.as_str(), |s| {
-            state.config.phone_region_for(s)
-        });
+    let region = source.map_or(state.config.connecteam.default_phone_region.as_str(), |s| {
+        state.config.phone_region_for(s)
+    });
     let hire = Hire::from_json(&value, region)
         .map_err(|errors| Problem::unprocessable("the body is not a canonical hire", errors))?;
-    let plan = state
-        .rules
-        .current()
-        .set
-        .evaluate(p.source.as_deref(), &hire);
+    // Intake plans hires only: a plan for another type would be one no event ever gets.
+    if !hire.is_hire() {
+        return Err(Problem::unprocessable(
+            "only hire.created events are planned",
+            vec![FieldError::new("/type", "must be hire.created")],
+        ));
+    }
+    let plan = state.rules.current().set.evaluate(source, &hire);
     Ok(Json(serde_json::to_value(plan).unwrap_or_default()))
 }
 
@@ -221,6 +234,7 @@ pub async fn replay(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
+    query::path_id("event_id", &event_id)?;
     let Some(ev) = state.store.get_event(&event_id).await? else {
         return Err(Problem::not_found(format!("no event {event_id:?}")));
     };

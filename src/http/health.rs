@@ -16,9 +16,17 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 /// 200 when the database answers and a valid rule table is loaded; 503 otherwise.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let db = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await;
+    let probe = async {
+        state.store.ping().await?;
+        state.store.check_write().await
+    };
+    let db = tokio::time::timeout(std::time::Duration::from_secs(2), probe).await;
     let database = match db {
         Ok(Ok(())) => "ok",
+        Ok(Err(e)) if e.is_read_only() => {
+            tracing::warn!(error = %e, "readiness: the database takes no writes");
+            "read_only"
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
             "unavailable"

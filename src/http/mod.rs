@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod health;
 pub mod problem;
+pub mod query;
+pub mod server;
 mod state;
 pub mod webhooks;
 
@@ -94,6 +96,7 @@ fn with_layers(app: Router, timeout: Duration) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     app.layer(DefaultBodyLimit::max(BODY_LIMIT)).layer(
         ServiceBuilder::new()
+            .layer(middleware::from_fn(bound_request_id))
             .layer(SetRequestIdLayer::new(x_request_id.clone(), UlidRequestId))
             .layer(
                 TraceLayer::new_for_http()
@@ -130,6 +133,29 @@ fn with_layers(app: Router, timeout: Duration) -> Router {
     )
 }
 
+/// The longest caller-sent request id kept.
+pub const REQUEST_ID_MAX: usize = 128;
+
+/// A caller's `x-request-id` is kept (and echoed, and logged) only when it is one, up to
+/// [`REQUEST_ID_MAX`] of `A-Z a-z 0-9 - _ . :`; otherwise the request gets its own.
+async fn bound_request_id(mut req: Request, next: Next) -> Response {
+    let mut values = req.headers().get_all("x-request-id").iter();
+    let usable = match (values.next(), values.next()) {
+        (Some(v), None) => {
+            let b = v.as_bytes();
+            (1..=REQUEST_ID_MAX).contains(&b.len())
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+        }
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+    };
+    if !usable {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
+}
+
 /// Request ids are ULIDs unless the caller sent one.
 #[derive(Clone, Copy)]
 struct UlidRequestId;
@@ -144,17 +170,33 @@ impl MakeRequestId for UlidRequestId {
     }
 }
 
+/// The `method` label: the standard methods by name, anything else `other`, so that callers
+/// cannot create series at will.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Requests by route template (bounded cardinality) and status, and their latency.
 async fn record_metrics(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let started = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    metrics::counter!("hirebridge_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("hirebridge_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("hirebridge_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());

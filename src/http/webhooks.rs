@@ -34,7 +34,8 @@ pub async fn receive(
     let Some(source) = state.sources.get(&source_name).cloned() else {
         rejected("unknown", "unknown_source");
         return Err(Problem::not_found(format!(
-            "no source named {source_name:?} is configured"
+            "no source named {:?} is configured",
+            shortened(&source_name)
         )));
     };
     let name = source.name();
@@ -106,5 +107,14 @@ pub async fn receive(
             Json(body),
         )
             .into_response()),
+    }
+}
+
+/// At most 64 characters of what the caller sent, for messages that name it.
+fn shortened(s: &str) -> String {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
     }
 }

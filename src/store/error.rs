@@ -13,6 +13,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The store cannot take writes (a read-only database or file, a full disk) though it
+    /// may still answer reads.
+    pub fn is_read_only(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        db.code().is_some_and(|code| {
+            code == "25006"
+                || code
+                    .parse::<i32>()
+                    .is_ok_and(|c| matches!(c & 0xff, 8 | 13))
+        })
+    }
+
     /// The database cannot be reached or cannot take the work right now (connection refused
     /// or lost, pool exhausted, server shutting down or refusing connections, out of
     /// resources), as opposed to a statement that failed: the caller should retry later.
@@ -29,15 +43,17 @@ impl StoreError {
             sqlx::Error::Database(db) => db.code().is_some_and(|code| {
                 // PostgreSQL: 08 connection exception, 53 insufficient resources, 57P admin
                 // or crash shutdown and "cannot connect now", 55000 a database that does
-                // not allow connections. SQLite: 5 busy, 10 I/O error, 13 full, 14 cannot
-                // open (extended codes keep the primary code in their low byte).
+                // not allow connections, 25006 a read-only transaction (a standby). SQLite:
+                // 5 busy, 8 read-only, 10 I/O error, 13 full, 14 cannot open (extended codes
+                // keep the primary code in their low byte).
                 code.starts_with("08")
                     || code.starts_with("53")
                     || code.starts_with("57P")
                     || code == "55000"
+                    || code == "25006"
                     || code
                         .parse::<i32>()
-                        .is_ok_and(|c| matches!(c & 0xff, 5 | 10 | 13 | 14))
+                        .is_ok_and(|c| matches!(c & 0xff, 5 | 8 | 10 | 13 | 14))
             }),
             _ => false,
         }

@@ -80,6 +80,9 @@ pub(crate) fn parse_enum<T>(
     parse(raw).ok_or_else(|| StoreError::Corrupt(format!("{what} {raw:?}")))
 }
 
+const WRITE_PROBE: &str = "INSERT INTO write_probe (id, at) VALUES (1, $1)
+     ON CONFLICT (id) DO UPDATE SET at = $1";
+
 /// The store as a whole: what it is, and its connections.
 #[async_trait::async_trait]
 pub trait Lifecycle: Send + Sync {
@@ -92,6 +95,10 @@ pub trait Lifecycle: Send + Sync {
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// A tiny real write, for readiness: a store that reads but cannot write (a read-only
+    /// file, a full disk) fails it.
+    async fn check_write(&self) -> Result<(), StoreError>;
+
     /// Close connections (after the last write).
     async fn close(&self);
 }
@@ -103,6 +110,7 @@ where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     <DB as sqlx::Database>::Connection: sqlx::migrate::Migrate,
     DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     fn backend(&self) -> &'static str {
         DB::BACKEND
@@ -115,6 +123,14 @@ where
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    async fn check_write(&self) -> Result<(), StoreError> {
+        sqlx::query(WRITE_PROBE)
+            .bind(crate::clock::now_ms())
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 

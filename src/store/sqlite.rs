@@ -85,9 +85,12 @@ impl Dialect for Sqlite {
                 Ok(rows) => collect_stored(&rows, &mut stored)?,
                 Err(e) => {
                     // The script stopped part-way with its transaction open: end it here,
-                    // or the next user of the connection would find itself inside it.
+                    // or the next user of the connection would find itself inside it. If
+                    // even that fails (a full disk can refuse it), the connection is closed
+                    // and a fresh one opened for the next batch.
                     if let Err(r) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-                        tracing::debug!(error = %r, "rollback after a failed intake batch");
+                        tracing::warn!(error = %r, "rollback after a failed intake batch failed; reconnecting");
+                        conn.close_on_drop();
                     }
                     return Err(e.into());
                 }

@@ -243,6 +243,8 @@ pub struct TestApp {
     pub db: TestDb,
     cancel: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
+    /// Start-up is over once /readyz answers at all (for tests of a store that is not ready).
+    accepts_unready: bool,
 }
 
 impl TestApp {
@@ -252,6 +254,34 @@ impl TestApp {
 
     /// Start on an existing database, letting the test adjust the configuration.
     pub async fn start(db: TestDb, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start_with(db, ServeOptions::default(), adjust).await
+    }
+
+    /// [`TestApp::start`] with the given serve options (connection limits, `--no-migrate`).
+    pub async fn start_with(
+        db: TestDb,
+        opts: ServeOptions,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        Self::launch(db, opts, adjust, false).await
+    }
+
+    /// [`TestApp::start_with`] for a service that is not expected to become ready: returns
+    /// once /readyz answers at all.
+    pub async fn start_unready(
+        db: TestDb,
+        opts: ServeOptions,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        Self::launch(db, opts, adjust, true).await
+    }
+
+    async fn launch(
+        db: TestDb,
+        opts: ServeOptions,
+        adjust: impl FnOnce(&mut Config),
+        accepts_unready: bool,
+    ) -> TestApp {
         // Logs only when asked for (RUST_LOG=hirebridge=debug cargo test …): libtest does not
         // capture what the subscriber writes.
         if std::env::var_os("RUST_LOG").is_some() {
@@ -265,12 +295,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cancel = CancellationToken::new();
-        let handle = tokio::spawn(app::run(
-            cfg,
-            ServeOptions::default(),
-            listener,
-            cancel.clone(),
-        ));
+        let handle = tokio::spawn(app::run(cfg, opts, listener, cancel.clone()));
         let app = TestApp {
             addr,
             http: reqwest::Client::builder()
@@ -280,6 +305,7 @@ impl TestApp {
             db,
             cancel,
             handle,
+            accepts_unready,
         };
         app.wait_ready().await;
         app
@@ -292,7 +318,7 @@ impl TestApp {
                 panic!("hirebridge stopped during start-up");
             }
             if let Ok(r) = self.http.get(self.url("/readyz")).send().await
-                && r.status() == 200
+                && (r.status() == 200 || self.accepts_unready)
             {
                 return;
             }
@@ -433,6 +459,17 @@ impl TestApp {
         let mut h = vec![("content-type", "application/json".to_owned())];
         h.extend(extra.iter().cloned());
         self.post_raw("open", &bytes, &h).await
+    }
+
+    /// POST a JSON event to the source named `source` (which may not exist), unsigned.
+    pub async fn post_open_to(&self, source: &str, body: &Value) -> reqwest::Response {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.post_raw(
+            source,
+            &bytes,
+            &[("content-type", "application/json".to_owned())],
+        )
+        .await
     }
 
     pub async fn admin_get(&self, path: &str) -> reqwest::Response {

@@ -5,6 +5,7 @@ mod auth;
 mod defects;
 mod delivery;
 mod durability;
+mod edge;
 mod helpers;
 mod intake;
 mod openapi;

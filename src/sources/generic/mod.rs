@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::config::{GenericSource, SourceKind};
-use crate::domain::hire::HIRE_CREATED;
+use crate::domain::hire::{HIRE_CREATED, check_event_id};
 use crate::domain::{FieldError, Hire};
 use crate::sources::adapter::{Adapter, Content, Decoded, Item, Rejection, WebhookRequest};
 use crate::sources::body::{fingerprint, parse_json, require_json};
@@ -76,6 +76,12 @@ pub fn normalize(
     if let Some(t) = event_type
         && t != HIRE_CREATED
     {
+        // Every event is stored under its dedupe key: the same limits as a hire's.
+        if let Some(id) = event_id
+            && let Err(m) = check_event_id(id)
+        {
+            return Err(Rejection::Unmappable(vec![FieldError::new("/event_id", m)]));
+        }
         let dedupe_key = idempotency_key
             .or_else(|| event_id.map(str::to_owned))
             .ok_or_else(|| {
