@@ -13,15 +13,32 @@ use super::phone::PhoneE164;
 /// The only event type the delivery engine acts on today.
 pub const HIRE_CREATED: &str = "hire.created";
 
-/// The longest `event_id` (and dedupe key) taken, in bytes of UTF-8.
-pub const EVENT_ID_MAX_BYTES: usize = 255;
+/// The longest `event_id` (and dedupe key) taken, in characters.
+pub const EVENT_ID_MAX_CHARS: usize = 255;
 
-/// An `event_id` of any event type: at most [`EVENT_ID_MAX_BYTES`] bytes, no control
+/// An `event_id` of any event type: at most [`EVENT_ID_MAX_CHARS`] characters, no control
 /// characters.
 pub fn check_event_id(id: &str) -> Result<(), &'static str> {
-    if id.len() > EVENT_ID_MAX_BYTES {
-        Err("at most 255 bytes (UTF-8)")
+    if id.chars().count() > EVENT_ID_MAX_CHARS {
+        Err("at most 255 characters")
     } else if id.chars().any(char::is_control) {
+        Err(NO_CONTROL)
+    } else {
+        Ok(())
+    }
+}
+
+/// The longest event `type` taken, in characters.
+pub const EVENT_TYPE_MAX_CHARS: usize = 128;
+
+/// The `type` of any event: not blank, at most [`EVENT_TYPE_MAX_CHARS`] characters, no control
+/// characters.
+pub fn check_event_type(t: &str) -> Result<(), &'static str> {
+    if t.trim().is_empty() {
+        Err("must not be empty")
+    } else if t.chars().count() > EVENT_TYPE_MAX_CHARS {
+        Err("at most 128 characters")
+    } else if t.chars().any(char::is_control) {
         Err(NO_CONTROL)
     } else {
         Ok(())

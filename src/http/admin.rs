@@ -204,10 +204,11 @@ pub async fn evaluate(
     if let Some(name) = source
         && !state.sources.contains_key(name)
     {
-        return Err(query::invalid(vec![FieldError::new(
-            "/query/source",
-            "no source by this name is configured",
-        )]));
+        return Err(
+            Problem::not_found("no source by this name is configured").with_errors(vec![
+                FieldError::new("/query/source", "no source by this name is configured"),
+            ]),
+        );
     }
     require_json(&headers)?;
     let value = parse_json(&body)?;

@@ -179,9 +179,12 @@ async fn small_edges_answer_as_documented() {
     // An empty status is not a status.
     let r = app.admin_get("/v1/events?status=").await;
     assert_eq!(r.status(), 400);
-    // event_id's limit is in bytes, and says so; it holds for ignored types too.
+    // event_id's limit is in characters, and says so; it holds for ignored types too, whose
+    // type must be readable.
     let mut h = hire(&unique_id("evt"));
-    h["event_id"] = json!("é".repeat(200));
+    h["event_id"] = json!(format!("{}-{}", "é".repeat(200), unique_id("e")));
+    assert_eq!(app.post_open(&h, &[]).await.status(), 202);
+    h["event_id"] = json!("é".repeat(256));
     let r = app.post_open(&h, &[]).await;
     assert_eq!(r.status(), 422);
     let p: Value = r.json().await.unwrap();
@@ -189,7 +192,7 @@ async fn small_edges_answer_as_documented() {
         p["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("bytes"),
+            .contains("255 characters"),
         "{p}"
     );
     let r = app
@@ -199,6 +202,12 @@ async fn small_edges_answer_as_documented() {
         )
         .await;
     assert_eq!(r.status(), 422);
+    let r = app
+        .post_open(&json!({"event_id": unique_id("e"), "type": ""}), &[])
+        .await;
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["pointer"], "/type", "{p}");
     // An unknown source is named, but not at any length.
     let long = "s".repeat(5000);
     let r = app.post_open_to(&long, &hire(&unique_id("evt"))).await;
@@ -253,7 +262,7 @@ async fn small_edges_answer_as_documented() {
     let r = app
         .admin_post("/v1/rules/evaluate?source=nope", &hire(&unique_id("evt")))
         .await;
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 404);
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["errors"][0]["pointer"], "/query/source");
     app.stop().await;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::config::{GenericSource, SourceKind};
-use crate::domain::hire::{HIRE_CREATED, check_event_id};
+use crate::domain::hire::{HIRE_CREATED, check_event_id, check_event_type};
 use crate::domain::{FieldError, Hire};
 use crate::sources::adapter::{Adapter, Content, Decoded, Item, Rejection, WebhookRequest};
 use crate::sources::body::{fingerprint, parse_json, require_json};
@@ -76,17 +76,20 @@ pub fn normalize(
     if let Some(t) = event_type
         && t != HIRE_CREATED
     {
-        // Every event is stored under its dedupe key: the same limits as a hire's.
-        if let Some(id) = event_id
-            && let Err(m) = check_event_id(id)
-        {
-            return Err(Rejection::Unmappable(vec![FieldError::new("/event_id", m)]));
+        // Every event needs its id, as a hire does, within the same limits.
+        let mut errors = Vec::new();
+        if let Err(m) = check_event_type(t) {
+            errors.push(FieldError::new("/type", m));
         }
-        let dedupe_key = idempotency_key
-            .or_else(|| event_id.map(str::to_owned))
-            .ok_or_else(|| {
-                Rejection::Unmappable(vec![FieldError::new("/event_id", "is required")])
-            })?;
+        match event_id.map(check_event_id) {
+            None => errors.push(FieldError::new("/event_id", "is required")),
+            Some(Err(m)) => errors.push(FieldError::new("/event_id", m)),
+            Some(Ok(())) => {}
+        }
+        let (Some(id), true) = (event_id, errors.is_empty()) else {
+            return Err(Rejection::Unmappable(errors));
+        };
+        let dedupe_key = idempotency_key.unwrap_or_else(|| id.to_owned());
         return Ok(Item {
             dedupe_key,
             fingerprint: fingerprint(body),
@@ -120,6 +123,32 @@ mod tests {
         .unwrap();
         assert_eq!(n.dedupe_key, "e1");
         assert!(matches!(n.content, Content::Ignored { .. }));
+    }
+
+    #[test]
+    fn other_types_need_a_readable_type_and_an_id() {
+        let fields = |body: Value| match normalize(&body, "US", None) {
+            Err(Rejection::Unmappable(errors)) => errors
+                .into_iter()
+                .map(|e| format!("{} {}", e.pointer, e.message))
+                .collect::<Vec<_>>(),
+            other => panic!("expected a rejection, got {other:?}"),
+        };
+        assert_eq!(
+            fields(json!({"event_id": "e1", "type": " "})),
+            ["/type must not be empty"]
+        );
+        assert_eq!(
+            fields(json!({"type": "ping\u{7}"})),
+            [
+                "/type must not contain control characters",
+                "/event_id is required"
+            ]
+        );
+        assert_eq!(
+            fields(json!({"event_id": "e1", "type": "x".repeat(129)})),
+            ["/type at most 128 characters"]
+        );
     }
 
     #[test]
