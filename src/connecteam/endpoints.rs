@@ -7,8 +7,8 @@ use super::client::{Client, Request};
 use super::error::ApiError;
 use super::transport::from_value;
 use super::types::{
-    MAX_CREATE_USERS, MAX_PACK_ASSIGN, MAX_USERS_PAGE, NewUser, Pack, PackAssignment, PolicyType,
-    Reply, User, UserPage, UserQuery,
+    MAX_CREATE_USERS, MAX_PACK_ASSIGN, MAX_USERS_PAGE, NewUser, Pack, PackAssignment,
+    PolicyBalance, PolicyType, Reply, User, UserPage, UserQuery,
 };
 
 impl Client {
@@ -232,10 +232,35 @@ impl Client {
         .await
     }
 
+    /// `GET /time-off/v1/policy-types/{policyTypeId}/balances` for one user: the policy of
+    /// the type they hold (a user holds at most one per type) and its balance.
+    pub async fn policy_balances(
+        &self,
+        policy_type_id: &str,
+        user_id: u64,
+    ) -> Result<Reply<Vec<PolicyBalance>>, ApiError> {
+        if policy_type_id.is_empty() {
+            return Err(ApiError::not_sent("empty policy type id"));
+        }
+        let mut url = self.url(&["time-off", "v1", "policy-types", policy_type_id, "balances"]);
+        url.query_pairs_mut()
+            .append_pair("userIds", &user_id.to_string())
+            .append_pair("limit", "100");
+        self.call(Request::read("policies.balances", url), |v| {
+            let balances = from_value::<BalancesEnvelope>(v)?.data.balances;
+            Ok(balances
+                .into_iter()
+                .filter(|b| b.user_id == user_id)
+                .collect())
+        })
+        .await
+    }
+
     /// `PUT /time-off/v1/time-off-policies/{policyId}/assignments` for one user, with an
     /// optional starting balance in `unit` (`hours` or `days`). Connecteam documents this PUT
-    /// as safe to repeat, but an unseen outcome is still reported as `Ambiguous` like every
-    /// write; the engine may simply repeat it.
+    /// as safe to repeat, but a repeat sets the balance again: an unseen outcome is reported
+    /// as `Ambiguous` like every write, and the engine reads the user's balance before sending
+    /// it again.
     pub async fn assign_policy(
         &self,
         policy_id: &str,
@@ -326,4 +351,12 @@ struct PolicyTypesEnvelope {
 #[serde(rename_all = "camelCase")]
 struct PolicyTypesData {
     policy_types: Vec<PolicyType>,
+}
+#[derive(Deserialize)]
+struct BalancesEnvelope {
+    data: BalancesData,
+}
+#[derive(Deserialize)]
+struct BalancesData {
+    balances: Vec<PolicyBalance>,
 }

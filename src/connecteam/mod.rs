@@ -29,5 +29,5 @@ pub use error::ApiError;
 pub use transport::{METRIC_429, METRIC_BUDGET, METRIC_DURATION, METRIC_REQUESTS};
 pub use types::{
     MAX_CREATE_USERS, MAX_PACK_ASSIGN, MAX_USERS_PAGE, NewUser, Pack, PackAssignment, Policy,
-    PolicyType, Reply, User, UserPage, UserQuery, UserStatus,
+    PolicyBalance, PolicyType, Reply, User, UserPage, UserQuery, UserStatus,
 };

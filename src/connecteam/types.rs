@@ -175,6 +175,18 @@ pub struct Policy {
     pub unit: Option<String>,
 }
 
+/// A user's balance under a policy type: which of the type's policies the user holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyBalance {
+    pub user_id: u64,
+    pub policy_id: String,
+    pub balance: f64,
+    /// `hours` or `days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<String>,
+}
+
 /// A successful answer, with what the response said about the account's budget.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply<T> {

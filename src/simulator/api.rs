@@ -10,7 +10,7 @@ use super::onboarding::{assign_pack, get_assignments, get_packs};
 use super::reply::{Reply, Req, Res, missing};
 use super::sim::Simulator;
 use super::state::Token;
-use super::time_off::{assign_policy, get_policy_types};
+use super::time_off::{assign_policy, get_balances, get_policy_types};
 use super::users::{archive_user, create_users, get_users, update_users};
 
 /// Routes one Connecteam request (already rate-limited and authorised).
@@ -36,6 +36,9 @@ pub(crate) fn handle(sim: &Simulator, req: &Req) -> Reply {
             assign_pack(sim, id, req)
         }
         ["time-off", "v1", "policy-types"] if m == Method::GET => get_policy_types(sim),
+        ["time-off", "v1", "policy-types", id, "balances"] if m == Method::GET => {
+            get_balances(sim, id, req)
+        }
         ["time-off", "v1", "time-off-policies", id, "assignments"] if m == Method::PUT => {
             assign_policy(sim, id, req)
         }
@@ -45,6 +48,7 @@ pub(crate) fn handle(sim: &Simulator, req: &Req) -> Reply {
         | ["onboarding", "v1", "packs"]
         | ["onboarding", "v1", "packs", _, "assignments"]
         | ["time-off", "v1", "policy-types"]
+        | ["time-off", "v1", "policy-types", _, "balances"]
         | ["time-off", "v1", "time-off-policies", _, "assignments"] => {
             Err(Reply::detail(405, "Method Not Allowed"))
         }

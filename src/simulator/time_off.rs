@@ -2,13 +2,75 @@
 
 use serde_json::{Value, json};
 
-use super::reply::{Reply, Req, Res, field_error, missing};
+use super::reply::{Reply, Req, Res, field_error, missing, query_error};
 use super::sim::Simulator;
 use super::state::{Inner, PolicyAssignment};
 
 pub(crate) fn get_policy_types(sim: &Simulator) -> Res {
     let inner = sim.lock();
     Ok(Reply::ok(json!({ "policyTypes": inner.policy_types })))
+}
+
+/// The balances of one policy type: every user holding one of its policies (filtered by
+/// `userIds`), paged by `limit` (1..=100, default 10) and `offset`. A policy assigned
+/// without a balance has a balance of 0.
+pub(crate) fn get_balances(sim: &Simulator, type_id: &str, req: &Req) -> Res {
+    let mut ids: Vec<u64> = Vec::new();
+    let (mut limit, mut offset) = (10usize, 0usize);
+    for (k, v) in url::form_urlencoded::parse(req.query.as_bytes()) {
+        let int = |name: &str| {
+            v.parse::<usize>().map_err(|_| {
+                query_error(name, "value is not a valid integer", "type_error.integer")
+            })
+        };
+        match k.as_ref() {
+            "userIds" => ids.push(int("userIds")? as u64),
+            "limit" => match int("limit")? {
+                n @ 1..=100 => limit = n,
+                _ => {
+                    return Err(query_error(
+                        "limit",
+                        "ensure this value is between 1 and 100",
+                        "value_error.number.not_in_range",
+                    ));
+                }
+            },
+            "offset" => offset = int("offset")?,
+            _ => {}
+        }
+    }
+    let inner = sim.lock();
+    let Some(policy_type) = inner.policy_types.iter().find(|t| t.id == type_id) else {
+        return Err(Reply::detail(404, "Policy type not found"));
+    };
+    let balances: Vec<Value> = inner
+        .policy_assignments
+        .iter()
+        .filter(|((t, user), _)| t == type_id && (ids.is_empty() || ids.contains(user)))
+        .map(|((_, user), a)| {
+            let unit = policy_type
+                .policies
+                .iter()
+                .find(|p| p.id == a.policy_id)
+                .map(|p| p.unit.clone());
+            json!({
+                "userId": user,
+                "policyId": a.policy_id,
+                "balance": a.balance.unwrap_or(0.0),
+                "units": a.unit.clone().or(unit),
+            })
+        })
+        .collect();
+    let total = balances.len();
+    let page: Vec<Value> = balances.into_iter().skip(offset).take(limit).collect();
+    let next = offset + page.len();
+    let mut reply = Reply::ok(json!({ "balances": page }));
+    if next < total {
+        reply.body["paging"] = json!({ "offset": next });
+    } else {
+        reply.body["paging"] = json!({});
+    }
+    Ok(reply)
 }
 
 pub(crate) fn assign_policy(sim: &Simulator, policy_id: &str, req: &Req) -> Res {

@@ -27,6 +27,7 @@ both_backends!(
     fault_200_with_throttle_body,
     apply_then_drop_on_user_creation,
     apply_then_drop_on_pack_post,
+    apply_then_drop_on_policy_put,
     apply_then_5xx_on_writes,
     same_person_twice_in_one_burst,
     one_bad_id_in_a_large_pack_batch,
@@ -742,6 +743,48 @@ async fn apply_then_drop_on_pack_post(b: Backend) {
         );
     }
     assert_eq!(sim.pack_assignments(pack).len(), 4);
+    app.stop().await;
+}
+
+async fn apply_then_drop_on_policy_put(b: Backend) {
+    // The PUT landed but its answer was lost: the user's balance is read, and since it shows
+    // the policy at the plan's balance, the PUT is not sent again.
+    let app = TestApp::spawn(b).await;
+    let sim = app.sim();
+    sim.inject(fault(
+        Method::PUT,
+        "/time-off/v1/time-off-policies/",
+        1,
+        FaultKind::ApplyThenDrop,
+    ));
+    deliver_through(&app, 3).await;
+    let log = sim.requests();
+    let dropped = log
+        .iter()
+        .position(|r| r.method == Method::PUT && r.dropped)
+        .expect("a policy PUT was dropped");
+    let lost = &log[dropped];
+    let user = lost.body.as_ref().unwrap()["userId"].as_u64().unwrap();
+    let read = log[dropped..]
+        .iter()
+        .find(|r| {
+            r.method == Method::GET
+                && r.path.ends_with("/balances")
+                && r.query.contains(&format!("userIds={user}"))
+        })
+        .is_some();
+    assert!(read, "the user's balance was never read back");
+    let repeats = log[dropped + 1..]
+        .iter()
+        .filter(|r| {
+            r.method == Method::PUT
+                && r.path == lost.path
+                && r.body.as_ref().unwrap()["userId"].as_u64() == Some(user)
+        })
+        .count();
+    assert_eq!(repeats, 0, "the landed PUT was sent again");
+    // Every planned policy is held: 3 full-time hires, 2 policies each.
+    assert_eq!(sim.policy_assignments().len(), 6);
     app.stop().await;
 }
 
