@@ -14,7 +14,7 @@ both_backends!(
     sigterm_finishes_in_flight_requests
 );
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -50,7 +50,7 @@ fn start(db: &TestDb, port: u16) -> Proc {
     }
 }
 
-async fn wait_ready(http: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_ready(http: &reqwest::Client, base: &str) {
     for _ in 0..300 {
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await
             && r.status() == 200

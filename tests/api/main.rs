@@ -8,5 +8,6 @@ mod durability;
 mod edge;
 mod helpers;
 mod intake;
+mod kill_loop;
 mod openapi;
 mod store;

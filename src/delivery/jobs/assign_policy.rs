@@ -148,8 +148,10 @@ mod tests {
     use super::*;
 
     fn grant(balance: Option<f64>) -> PolicyGrant {
-        serde_json::from_value(serde_json::json!({"id": "pol-1", "balance": balance, "unit": "days"}))
-            .unwrap()
+        serde_json::from_value(
+            serde_json::json!({"id": "pol-1", "balance": balance, "unit": "days"}),
+        )
+        .unwrap()
     }
 
     fn held(policy: &str, balance: f64) -> PolicyBalance {

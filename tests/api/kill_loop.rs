@@ -1,0 +1,215 @@
+//! SIGKILL loops during delivery, on PostgreSQL with one replica and with two: whenever a
+//! process dies (before a request, while Connecteam applies it, before its answer is
+//! committed), the hires still end up delivered with no duplicate user and no write repeated
+//! after Connecteam applied it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::delivery::person;
+use crate::durability::{free_port, wait_ready};
+use crate::helpers::*;
+
+const HIRES: u32 = 120;
+/// Milliseconds each process is given after it is ready, before it is killed: varied so that
+/// kills land in every phase of delivery.
+const LIFETIMES_MS: [u64; 12] = [
+    350, 900, 200, 1300, 600, 450, 1100, 250, 800, 500, 1500, 300,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_killed_twelve_times() {
+    kill_loop(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_killed_twelve_times() {
+    kill_loop(2).await;
+}
+
+struct Replica {
+    child: Child,
+    base: String,
+}
+
+impl Replica {
+    fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+fn start(config: &std::path::Path, port: u16) -> Replica {
+    let child = Command::new(env!("CARGO_BIN_EXE_hirebridge"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "error")
+        .env("HIREBRIDGE__LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn hirebridge");
+    Replica {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn kill_loop(replicas: usize) {
+    let db = TestDb::new(Backend::Postgres).await;
+    std::fs::write(db.rules_path(), TEST_RULES).unwrap();
+    // A budget of 25 requests a second stretches delivery (about 260 calls) over the kills.
+    let cfg = db
+        .config_yaml()
+        .replace("requests_per_minute: 60000", "requests_per_minute: 1500");
+    let config = db.dir.path().join("config.yaml");
+    std::fs::write(&config, cfg).unwrap();
+    let http = reqwest::Client::new();
+    let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
+
+    // Intake first, on a replica that then dies with the rest.
+    let mut running: Vec<Replica> = ports.iter().map(|&p| start(&config, p)).collect();
+    for r in &running {
+        wait_ready(&http, &r.base).await;
+    }
+    let mut events = Vec::new();
+    for n in 0..HIRES {
+        let body = serde_json::to_vec(&person(&unique_id("kill"), n)).unwrap();
+        let r = http
+            .post(format!("{}/v1/webhooks/hmac", running[0].base))
+            .header("content-type", "application/json")
+            .header("x-signature", hmac_headers(&body)[1].1.clone())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let v: Value = r.json().await.unwrap();
+        events.push(v["event_id"].as_str().unwrap().to_owned());
+    }
+
+    // Kill and restart: every replica at once with one, one of the two in turn with two.
+    let mut kills = 0;
+    for (i, ms) in LIFETIMES_MS.iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(*ms)).await;
+        let victim = i % replicas;
+        running.remove(victim).kill();
+        kills += 1;
+        let r = start(&config, ports[victim]);
+        wait_ready(&http, &r.base).await;
+        running.insert(victim, r);
+    }
+    assert!(kills >= 10);
+    let applied_before_settling = db.sim.requests().len();
+    assert!(
+        applied_before_settling > 20,
+        "the kills came before delivery was under way ({applied_before_settling} requests)"
+    );
+
+    // Let the survivors finish (a killed replica's claims expire after their lease).
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut pending: BTreeSet<&String> = events.iter().collect();
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} hires not delivered after the kills",
+            pending.len()
+        );
+        let mut still = BTreeSet::new();
+        for id in pending {
+            let ev: Value = http
+                .get(format!("{}/v1/events/{id}", running[0].base))
+                .bearer_auth(admin_token())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            match ev["status"].as_str() {
+                Some("done") => {}
+                Some("accepted" | "delivering" | "waiting_for_user") => {
+                    still.insert(id);
+                }
+                other => panic!("event {id} ended {other:?}: {ev:#}"),
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    for r in running {
+        r.kill();
+    }
+
+    let sim = &db.sim;
+    // One Connecteam user per hire.
+    let mut by_email: BTreeMap<String, usize> = BTreeMap::new();
+    for u in sim.users() {
+        if let Some(e) = u.email.filter(|e| e.starts_with("kill_")) {
+            *by_email.entry(e).or_default() += 1;
+        }
+    }
+    assert_eq!(by_email.len(), HIRES as usize, "a hire has no user");
+    assert!(
+        by_email.values().all(|&n| n == 1),
+        "duplicate users: {:?}",
+        by_email.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
+    );
+
+    // No write Connecteam applied is sent again: each user created once, put in each pack
+    // once, given each policy once.
+    let mut writes: BTreeMap<String, usize> = BTreeMap::new();
+    for r in sim.requests() {
+        if !(200..300).contains(&r.status) {
+            continue;
+        }
+        let body = r.body.clone().unwrap_or(Value::Null);
+        let keys: Vec<String> = match (&r.method, r.path.as_str()) {
+            (&Method::POST, "/users/v1/users") => body
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|u| format!("create {}", u["email"]))
+                .collect(),
+            (&Method::POST, p) if p.starts_with("/onboarding/") => body["userIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|u| format!("{p} {u}"))
+                .collect(),
+            (&Method::PUT, p) if p.starts_with("/time-off/") => {
+                vec![format!("{p} {}", body["userId"])]
+            }
+            _ => Vec::new(),
+        };
+        for k in keys {
+            *writes.entry(k).or_default() += 1;
+        }
+    }
+    let repeated: Vec<_> = writes.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "writes applied twice: {repeated:?}");
+    let count = |prefix: &str| writes.keys().filter(|k| k.starts_with(prefix)).count();
+    assert_eq!(count("create "), HIRES as usize);
+    assert_eq!(count("/onboarding/v1/packs/101/"), HIRES as usize);
+    assert_eq!(count("/onboarding/v1/packs/102/"), HIRES as usize);
+    assert_eq!(count("/time-off/"), 2 * HIRES as usize);
+    let read_backs = sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == Method::GET
+                && (r.path.ends_with("/balances") || r.path.ends_with("/assignments"))
+        })
+        .count();
+    println!(
+        "{replicas} replica(s), {kills} kills: {} Connecteam requests, {applied_before_settling} \
+         of them during the kills, {read_backs} read-backs of writes whose answer was lost",
+        sim.requests().len()
+    );
+}
