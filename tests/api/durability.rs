@@ -22,24 +22,35 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-struct Proc {
-    child: Child,
-    base: String,
+pub(crate) struct Proc {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Proc {
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
 }
 
 fn start(db: &TestDb, port: u16) -> Proc {
     if !db.rules_path().exists() {
         std::fs::write(db.rules_path(), TEST_RULES).unwrap();
     }
-    let cfg = db
-        .config_yaml()
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     let path = db.dir.path().join("config.yaml");
-    std::fs::write(&path, cfg).unwrap();
+    std::fs::write(&path, db.config_yaml()).unwrap();
+    serve(&path, port)
+}
+
+/// `hirebridge serve --config CONFIG` listening on `port`.
+pub(crate) fn serve(config: &std::path::Path, port: u16) -> Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_hirebridge"))
         .args(["serve", "--config"])
-        .arg(&path)
+        .arg(config)
         .env("RUST_LOG", "warn")
+        .env("HIREBRIDGE__LISTEN", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -115,18 +126,16 @@ async fn kill_9_after_a_burst_loses_nothing(b: Backend) {
     let db = TestDb::new(b).await;
     let http = reqwest::Client::new();
     let port = free_port();
-    let mut p = start(&db, port);
+    let p = start(&db, port);
     wait_ready(&http, &p.base).await;
     let ids = burst(&http, &p.base, 300).await;
     assert_eq!(ids.len(), 300);
-    p.child.kill().unwrap(); // SIGKILL: no chance to flush anything
-    p.child.wait().unwrap();
+    p.kill();
 
-    let mut p = start(&db, port);
+    let p = start(&db, port);
     wait_ready(&http, &p.base).await;
     assert_all_stored(&http, &p.base, &ids).await;
-    p.child.kill().unwrap();
-    p.child.wait().unwrap();
+    p.kill();
 }
 
 async fn sigterm_finishes_in_flight_requests(b: Backend) {
@@ -151,9 +160,8 @@ async fn sigterm_finishes_in_flight_requests(b: Backend) {
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
     assert!(!ids.is_empty(), "some events were accepted before SIGTERM");
 
-    let mut p = start(&db, port);
+    let p = start(&db, port);
     wait_ready(&http, &p.base).await;
     assert_all_stored(&http, &p.base, &ids).await;
-    p.child.kill().unwrap();
-    p.child.wait().unwrap();
+    p.kill();
 }

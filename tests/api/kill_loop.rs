@@ -4,14 +4,13 @@
 //! after Connecteam applied it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::Value;
 
 use crate::delivery::person;
-use crate::durability::{free_port, wait_ready};
+use crate::durability::{Proc, free_port, serve, wait_ready};
 use crate::helpers::*;
 
 const HIRES: u32 = 120;
@@ -31,34 +30,6 @@ async fn two_replicas_killed_twelve_times() {
     kill_loop(2).await;
 }
 
-struct Replica {
-    child: Child,
-    base: String,
-}
-
-impl Replica {
-    fn kill(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-fn start(config: &std::path::Path, port: u16) -> Replica {
-    let child = Command::new(env!("CARGO_BIN_EXE_hirebridge"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "error")
-        .env("HIREBRIDGE__LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn hirebridge");
-    Replica {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
-}
-
 async fn kill_loop(replicas: usize) {
     let db = TestDb::new(Backend::Postgres).await;
     std::fs::write(db.rules_path(), TEST_RULES).unwrap();
@@ -72,7 +43,7 @@ async fn kill_loop(replicas: usize) {
     let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
 
     // Intake first, on a replica that then dies with the rest.
-    let mut running: Vec<Replica> = ports.iter().map(|&p| start(&config, p)).collect();
+    let mut running: Vec<Proc> = ports.iter().map(|&p| serve(&config, p)).collect();
     for r in &running {
         wait_ready(&http, &r.base).await;
     }
@@ -99,7 +70,7 @@ async fn kill_loop(replicas: usize) {
         let victim = i % replicas;
         running.remove(victim).kill();
         kills += 1;
-        let r = start(&config, ports[victim]);
+        let r = serve(&config, ports[victim]);
         wait_ready(&http, &r.base).await;
         running.insert(victim, r);
     }
