@@ -212,6 +212,51 @@ async fn find_users_sends_repeated_keys_headers_and_parses_rate_and_paging() {
 }
 
 #[tokio::test]
+async fn a_user_without_a_name_does_not_fail_the_page() {
+    let mut nameless = user_json(2);
+    nameless["firstName"] = serde_json::Value::Null;
+    nameless["lastName"] = serde_json::Value::Null;
+    nameless["isArchived"] = serde_json::Value::Null;
+    let page = serde_json::json!({"data": {"users": [user_json(1), nameless]}});
+    let (base, _log) = stub(move |_| answer(200, page.clone())).await;
+    let users = key_client(&base)
+        .find_users(&UserQuery::default())
+        .await
+        .unwrap()
+        .value
+        .users;
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[1].first_name, "");
+    assert!(!users[1].is_archived);
+}
+
+#[tokio::test]
+async fn policy_balances_read_one_users_policy_of_a_type() {
+    let (base, log) = stub(|_| {
+        answer(
+            200,
+            serde_json::json!({"data": {"balances": [
+                {"userId": 7, "policyId": "pol-1", "balance": 15, "units": "days"},
+                {"userId": 8, "policyId": "pol-2", "balance": 3, "units": "days"}
+            ]}, "paging": {}}),
+        )
+    })
+    .await;
+    let held = key_client(&base)
+        .policy_balances("pt-vac", 7)
+        .await
+        .unwrap()
+        .value;
+    // Only the user asked about, even if the answer carries others.
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].policy_id, "pol-1");
+    assert_eq!(held[0].balance, 15.0);
+    let seen = log.lock().unwrap()[0].clone();
+    assert_eq!(seen.path, "/time-off/v1/policy-types/pt-vac/balances");
+    assert_eq!(seen.query.as_deref(), Some("userIds=7&limit=100"));
+}
+
+#[tokio::test]
 async fn paging_continues_until_a_short_page() {
     // 5 users served 2 per page; `paging.offset` is deliberately absent on the second page.
     let (base, _log) = stub(|s| {
