@@ -40,6 +40,13 @@ fn lease_ms(calls: u32, paced_ms: i64, timeout_ms: i64) -> i64 {
 const ROUND_ERROR_PAUSE_MS: i64 = 500;
 const ROUND_ERROR_PAUSE_MAX_MS: i64 = 30_000;
 
+/// The pause after `failures` failed rounds in a row: 500 ms, doubling, at most 30 s.
+fn round_error_pause_ms(failures: u32) -> i64 {
+    ROUND_ERROR_PAUSE_MS
+        .saturating_mul(1 << failures.saturating_sub(1).min(6))
+        .min(ROUND_ERROR_PAUSE_MAX_MS)
+}
+
 /// The runner with its jobs and the budgets they spend. Cheap to share.
 pub struct Runner {
     env: Env,
@@ -91,9 +98,7 @@ impl Runner {
                 continue;
             }
             let sleep_ms = if failures > 0 {
-                ROUND_ERROR_PAUSE_MS
-                    .saturating_mul(1 << failures.min(5))
-                    .min(ROUND_ERROR_PAUSE_MAX_MS)
+                round_error_pause_ms(failures)
             } else {
                 match self.env.store.next_due().await {
                     Ok(Some(due)) => (due - now_ms()).clamp(5, 1000),
@@ -273,6 +278,15 @@ fn cut(claimed: Vec<Claimed>, batches: Batches) -> Vec<Vec<Claimed>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_rounds_back_off_from_half_a_second_to_half_a_minute() {
+        let pauses: Vec<i64> = (1..=8).map(round_error_pause_ms).collect();
+        assert_eq!(
+            pauses,
+            [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]
+        );
+    }
 
     #[test]
     fn a_lease_outlasts_the_longest_request() {
