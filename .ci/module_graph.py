@@ -22,11 +22,11 @@ CRATE = "hirebridge"
 LAYERS = {
     "clock": set(),
     "domain": set(),
-    "remote": set(),
+    "remote": {"domain"},
     "config": {"domain"},
     "rules": {"domain", "config"},
     "store": {"domain", "config", "clock"},
-    "sources": {"domain", "config"},
+    "sources": {"domain", "config", "remote"},
     "budget": {"store", "remote", "clock"},
     "connecteam": {"config", "domain", "remote", "budget", "clock"},
     "intake": {"domain", "rules", "sources", "store"},

@@ -124,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
         budget,
         &cfg.connecteam,
         &cfg.delivery,
+        None,
     ));
     let cancel = CancellationToken::new();
     let started = Instant::now();

@@ -108,6 +108,17 @@ fn sandbox_defaults(cfg: &mut Config) {
     }
 }
 
+/// Plans a fetched hire with the rule table in force, and counts its matches.
+struct RulesPlanner(Arc<RulesHandle>);
+
+impl crate::delivery::Planner for RulesPlanner {
+    fn plan(&self, source: &str, hire: &crate::domain::Hire) -> crate::domain::Plan {
+        let (plan, matches) = self.0.current().set.evaluate_for_intake(Some(source), hire);
+        matches.record();
+        plan
+    }
+}
+
 /// Run the service until `cancel` fires, then drain: stop accepting, finish in-flight
 /// requests and their commits, stop the workers, close the database.
 pub async fn run(
@@ -181,6 +192,22 @@ pub async fn run(
             }
         });
     }
+    // Sources whose webhooks carry only ids: their people are fetched first, in the pipeline.
+    let fetches: Vec<crate::delivery::FetchSource> = sources
+        .iter()
+        .filter_map(|(name, adapter)| {
+            adapter
+                .fetcher()
+                .map(|fetcher| crate::delivery::FetchSource {
+                    source: name.clone(),
+                    fetcher,
+                })
+        })
+        .collect();
+    let fetching = (!fetches.is_empty()).then(|| crate::delivery::Fetching {
+        sources: fetches,
+        planner: Arc::new(RulesPlanner(rules.clone())),
+    });
     let engine = client.map(|c| {
         Arc::new(crate::delivery::engine(
             store.clone(),
@@ -188,6 +215,7 @@ pub async fn run(
             budget.clone(),
             &cfg.connecteam,
             &cfg.delivery,
+            fetching.clone(),
         ))
     });
     let engine_cancel = CancellationToken::new();

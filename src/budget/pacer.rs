@@ -17,7 +17,7 @@ pub const MARGIN_PER_MILLE: i64 = 20;
 
 /// A budget of `requests_per_minute`, shared through the store under its name.
 pub struct Budget {
-    name: &'static str,
+    name: String,
     store: Arc<dyn Budgets>,
     /// Slots left unused while this process did its own bookkeeping may be caught up, up to
     /// 1 % of a minute's budget: the margin above keeps every window under the limit anyway.
@@ -38,11 +38,11 @@ fn now_us() -> i64 {
 }
 
 impl Budget {
-    pub fn new(name: &'static str, store: Arc<dyn Budgets>, requests_per_minute: u32) -> Self {
+    pub fn new(name: impl Into<String>, store: Arc<dyn Budgets>, requests_per_minute: u32) -> Self {
         let rpm = i64::from(requests_per_minute.max(1));
         let interval_us = interval_us(rpm);
         Self {
-            name,
+            name: name.into(),
             store,
             catch_up_us: interval_us * (rpm / 100).max(1),
             interval_us,
@@ -50,8 +50,8 @@ impl Budget {
     }
 
     /// The name it is shared under.
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The spacing between two requests of this budget.
@@ -69,27 +69,27 @@ impl Budget {
         loop {
             let slot = self
                 .store
-                .take_slot(self.name, now_us() - self.catch_up_us, self.interval_us)
+                .take_slot(&self.name, now_us() - self.catch_up_us, self.interval_us)
                 .await?;
             if slot - now_us() > MAX_PAUSE_US {
                 // Only an absurd pause stored earlier (a reset read in the wrong unit) puts a
                 // slot this far out: no window of this API lasts that long.
                 tracing::warn!(
-                    budget = self.name,
+                    budget = %self.name,
                     slot_us = slot,
                     "a request slot lies beyond any rate window; clearing the budget's stored pause"
                 );
-                metrics::counter!(METRIC_IGNORED_RESETS, "budget" => self.name, "window" => "stored")
+                metrics::counter!(METRIC_IGNORED_RESETS, "budget" => self.name.clone(), "window" => "stored")
                     .increment(1);
                 self.store
-                    .clear_beyond(self.name, now_us(), now_us() + MAX_PAUSE_US)
+                    .clear_beyond(&self.name, now_us(), now_us() + MAX_PAUSE_US)
                     .await?;
                 continue;
             }
             if !sleep_until(slot, cancel).await {
                 return Ok(false);
             }
-            let paused = self.store.paused_until(self.name).await?;
+            let paused = self.store.paused_until(&self.name).await?;
             if paused <= now_us() {
                 return Ok(true);
             }
@@ -112,11 +112,11 @@ impl Budget {
                 .reset_at(rate.day_reset_epoch_s, Window::Day)
                 .unwrap_or_else(|| now_us() + 3_600_000_000);
             tracing::warn!(
-                budget = self.name,
+                budget = %self.name,
                 until_us = until,
                 "daily budget spent: pausing requests until it resets"
             );
-            return self.store.pause(self.name, until).await;
+            return self.store.pause(&self.name, until).await;
         }
         match (rate.minute_remaining, rate.minute_reset_epoch_s) {
             (Some(0), _) => self.pause_until_reset(Some(rate)).await?,
@@ -124,7 +124,7 @@ impl Budget {
                 if let Some(reset) = self.reset_at(rate.minute_reset_epoch_s, Window::Minute) {
                     let spread = (reset - now_us()) / i64::from(left);
                     if spread > self.interval_us {
-                        self.store.pause(self.name, now_us() + spread).await?;
+                        self.store.pause(&self.name, now_us() + spread).await?;
                     }
                 }
             }
@@ -137,7 +137,7 @@ impl Budget {
     pub async fn pause_for(&self, ms: i64) -> Result<(), StoreError> {
         self.store
             .pause(
-                self.name,
+                &self.name,
                 now_us() + ms.clamp(0, MAX_PAUSE_US / 1000) * 1000,
             )
             .await
@@ -150,11 +150,11 @@ impl Budget {
             .reset_at(rate.and_then(|r| r.minute_reset_epoch_s), Window::Minute)
             .unwrap_or_else(|| now_us() + MINUTE_US);
         tracing::info!(
-            budget = self.name,
+            budget = %self.name,
             until_us = until,
             "budget spent: pausing requests until the reset"
         );
-        self.store.pause(self.name, until).await
+        self.store.pause(&self.name, until).await
     }
 
     /// A reset (epoch seconds) as a time to wait for, if it is one: in the future, and no
@@ -175,12 +175,12 @@ impl Budget {
             Window::Day => "day",
         };
         tracing::warn!(
-            budget = self.name,
+            budget = %self.name,
             window = label,
             reset_epoch_s = s,
             "ignoring a rate-limit reset that is past or beyond its window"
         );
-        metrics::counter!(METRIC_IGNORED_RESETS, "budget" => self.name, "window" => label)
+        metrics::counter!(METRIC_IGNORED_RESETS, "budget" => self.name.clone(), "window" => label)
             .increment(1);
         None
     }
@@ -195,7 +195,7 @@ impl Gate for Budget {
             Ok(true) => Ok(()),
             Ok(false) => Err(Closed),
             Err(e) => {
-                tracing::warn!(budget = self.name, error = %e, "cannot take a request slot");
+                tracing::warn!(budget = %self.name, error = %e, "cannot take a request slot");
                 Err(Closed)
             }
         }

@@ -34,8 +34,10 @@ pub use env::{CONFIG_ENV, ENV_PREFIX};
 pub use error::ConfigError;
 pub use jwt::{AdminConfig, JwtConfig, JwtKey};
 pub use sources::{
-    AuthConfig, GenericSource, HmacAuth, SignatureEncoding, SigningKey, SourceApi, SourceConfig,
-    SourceKind, VendorSource,
+    AshbySource, AuthConfig, BamboohrSource, EmploymentTypes, GenericSource, GreenhouseSource,
+    HireWhen, HmacAuth, HubspotSource, LeverSource, MergeSource, SalesforceFields,
+    SalesforceSource, SignatureEncoding, SigningKey, SourceApi, SourceConfig, SourceKind,
+    WorkableSource,
 };
 
 /// The whole configuration, exactly the schema of the contract, validated.

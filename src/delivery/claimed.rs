@@ -41,6 +41,13 @@ pub enum Outcome {
     Done,
     /// The user resolution found (or made) the event's user: the plan's work is queued.
     UserResolved { user_id: u64 },
+    /// The person was fetched and mapped: the event takes its hire and plan (JSON text), and
+    /// its user resolution is queued.
+    Fetched {
+        hire: String,
+        plan: String,
+        rules_version: String,
+    },
     /// A call failed: retried with backoff, or dead-lettered, as the failure and the
     /// operation's attempts decide.
     Failed(Failure),

@@ -14,7 +14,18 @@ pub trait Job: Send + Sync + 'static {
     fn kind(&self) -> OperationKind;
 
     /// The budget its requests spend (a name the engine has a [`crate::budget::Budget`] for).
-    fn budget(&self) -> &'static str;
+    fn budget(&self) -> &str;
+
+    /// Only the operations with this target (a source's own fetches); `None`: all of its kind.
+    fn target(&self) -> Option<&str> {
+        None
+    }
+
+    /// The longest one of its requests may take, when it is not Connecteam's (its leases
+    /// outlast it).
+    fn timeout_ms(&self) -> Option<i64> {
+        None
+    }
 
     /// How much one round claims, and how the claim is cut into batches.
     fn batching(&self) -> Batching;

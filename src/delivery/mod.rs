@@ -6,6 +6,8 @@
 //! [`crate::budget::Budget`], applies backoff and dead letters, and commits what became of
 //! every operation. What a kind of work does is its [`Job`], one file each under `jobs/`:
 //!
+//! 0. **`fetch_person`**: for sources whose webhooks carry only ids, fetch the person from the
+//!    source's API (its own budget), map and plan the hire.
 //! 1. **`resolve_user`**: find the hire's Connecteam user by email, then phone (two lookups for
 //!    up to 100 hires), restore an archived one, or create it (25 per request).
 //! 2. **`assign_pack`**: every due user of a pack in one POST of up to 500 ids, a 422 bisected,
@@ -32,7 +34,7 @@ use crate::store::Store;
 
 pub use claimed::{Claimed, Outcome};
 pub use job::{Batches, Batching, Job};
-pub use jobs::LOOKUP_BATCH;
+pub use jobs::{FetchSource, Fetching, LOOKUP_BATCH, METRIC_FETCHES, Planner};
 pub use round::{Interrupt, Round};
 pub use runner::Runner;
 
@@ -51,13 +53,15 @@ pub fn connecteam_budget(store: Arc<dyn Store>, connecteam: &ConnecteamConfig) -
 }
 
 /// The engine that delivers to Connecteam: every kind of work, spending the account's
-/// `budget` ([`connecteam_budget`]).
+/// `budget` ([`connecteam_budget`]); and, first, the people of the `fetching` sources, each
+/// spending a budget of its own.
 pub fn engine(
     store: Arc<dyn Store>,
     client: Client,
     budget: Arc<Budget>,
     connecteam: &ConnecteamConfig,
     delivery: &DeliveryConfig,
+    fetching: Option<Fetching>,
 ) -> Runner {
     let env = round::Env {
         store,
@@ -67,5 +71,17 @@ pub fn engine(
             .unwrap_or(i64::MAX)
             .clamp(1, UNAUTHORIZED_PAUSE_MS),
     };
-    Runner::new(env, vec![budget], jobs::all(&client, connecteam))
+    let mut budgets = vec![budget];
+    for f in fetching.iter().flat_map(|f| &f.sources) {
+        budgets.push(Arc::new(Budget::new(
+            f.budget(),
+            env.store.clone(),
+            f.fetcher.requests_per_minute(),
+        )));
+    }
+    Runner::new(
+        env,
+        budgets,
+        jobs::all(&client, connecteam, fetching.as_ref()),
+    )
 }

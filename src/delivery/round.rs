@@ -308,6 +308,16 @@ impl<'a> Round<'a> {
                 op_id,
                 user_id: i64::try_from(user_id).unwrap_or(i64::MAX),
             },
+            Outcome::Fetched {
+                hire,
+                plan,
+                rules_version,
+            } => Transition::Fetched {
+                op_id,
+                hire,
+                plan,
+                rules_version,
+            },
             Outcome::Dead(error) => Transition::Dead { op_id, error },
             Outcome::Wait { at_ms, note } => Transition::Wait { op_id, at_ms, note },
             Outcome::Defer { at_ms } => Transition::Defer { op_id, at_ms },

@@ -50,7 +50,7 @@ fn round_error_pause_ms(failures: u32) -> i64 {
 /// The runner with its jobs and the budgets they spend. Cheap to share.
 pub struct Runner {
     env: Env,
-    budgets: HashMap<&'static str, Arc<Budget>>,
+    budgets: HashMap<String, Arc<Budget>>,
     jobs: Vec<Box<dyn Job>>,
     id: String,
     seq: AtomicU64,
@@ -61,7 +61,10 @@ impl Runner {
     pub(crate) fn new(env: Env, budgets: Vec<Arc<Budget>>, jobs: Vec<Box<dyn Job>>) -> Self {
         Runner {
             env,
-            budgets: budgets.into_iter().map(|b| (b.name(), b)).collect(),
+            budgets: budgets
+                .into_iter()
+                .map(|b| (b.name().to_owned(), b))
+                .collect(),
             jobs,
             id: format!("engine-{}", ulid::Ulid::generate()),
             seq: AtomicU64::new(0),
@@ -141,12 +144,23 @@ impl Runner {
         let lease = Lease {
             owner: format!("{}:{}", self.id, self.seq.fetch_add(1, Ordering::Relaxed)),
             kind: job.kind(),
-            ms: lease_ms(batching.calls, paced, self.env.timeout_ms),
+            ms: lease_ms(
+                batching.calls,
+                paced,
+                job.timeout_ms().unwrap_or(self.env.timeout_ms),
+            ),
         };
         let rows = self
             .env
             .store
-            .claim(job.kind(), &lease.owner, now_ms(), lease.ms, batching.claim)
+            .claim(
+                job.kind(),
+                job.target(),
+                &lease.owner,
+                now_ms(),
+                lease.ms,
+                batching.claim,
+            )
             .await?;
         if rows.is_empty() {
             return Ok(0);

@@ -68,6 +68,10 @@ pub struct Person {
     /// E.164, normalised with the source's phone region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<PhoneE164>,
+    /// The sender's own id for the person (a candidate or employee id): how later events
+    /// about them are matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -170,6 +174,7 @@ impl Hire {
 
         let person = object(root.get("person"), "/person", true, &mut errs);
         let (mut first_name, mut last_name, mut email, mut phone) = (None, None, None, None);
+        let mut external_id = None;
         if let Some(p) = person {
             first_name = required_str(p.get("first_name"), "/person/first_name", &mut errs);
             last_name = required_str(p.get("last_name"), "/person/last_name", &mut errs);
@@ -186,6 +191,16 @@ impl Hire {
                     Ok(v) => phone = Some(v),
                     Err(m) => errs.push(FieldError::new("/person/phone", m)),
                 }
+            }
+            external_id = optional_str(p.get("external_id"), "/person/external_id", &mut errs);
+            if external_id
+                .as_ref()
+                .is_some_and(|id| id.chars().count() > EVENT_ID_MAX_CHARS)
+            {
+                errs.push(FieldError::new(
+                    "/person/external_id",
+                    "at most 255 characters",
+                ));
             }
             let typed = |k: &str| p.get(k).is_some_and(|v| !v.is_null() && !v.is_string());
             if raw_email.is_none() && raw_phone.is_none() && !typed("email") && !typed("phone") {
@@ -269,6 +284,7 @@ impl Hire {
                     last_name,
                     email,
                     phone,
+                    external_id,
                 },
                 job,
                 attributes,

@@ -4,6 +4,7 @@
 //! constructed. Nothing here does I/O; everything else depends on this module, and it on
 //! nothing of hirebridge's.
 
+pub mod draft;
 pub mod email;
 pub mod event;
 pub mod grant;
@@ -14,6 +15,7 @@ pub mod phone;
 pub mod plan;
 pub mod reconcile;
 
+pub use draft::Draft;
 pub use email::Email;
 pub use event::{EventStatus, OperationState};
 pub use grant::{Balance, PolicyGrant, Unit};

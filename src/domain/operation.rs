@@ -13,6 +13,9 @@ use super::idempotency;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationKind {
+    /// Fetch the person from the sending system's API (its webhook carries only ids), map them
+    /// to the canonical hire and plan it (target: the source's name).
+    FetchPerson,
     /// Find the Connecteam user by email/phone, or create it.
     ResolveUser,
     /// Assign the user to one onboarding pack (target: the pack id).
@@ -22,7 +25,8 @@ pub enum OperationKind {
 }
 
 impl OperationKind {
-    pub const ALL: [OperationKind; 3] = [
+    pub const ALL: [OperationKind; 4] = [
+        OperationKind::FetchPerson,
         OperationKind::ResolveUser,
         OperationKind::AssignPack,
         OperationKind::AssignPolicy,
@@ -30,6 +34,7 @@ impl OperationKind {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            OperationKind::FetchPerson => "fetch_person",
             OperationKind::ResolveUser => "resolve_user",
             OperationKind::AssignPack => "assign_pack",
             OperationKind::AssignPolicy => "assign_policy",
@@ -88,6 +93,12 @@ impl OperationStatus {
 /// One piece of work with its parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
+    /// Fetch the person from `source`'s API with what its webhook said (`request`, the
+    /// adapter's own form), then map and plan the hire.
+    FetchPerson {
+        source: String,
+        request: serde_json::Value,
+    },
     /// Find or create the hire's Connecteam user. Every hire has one, first.
     ResolveUser,
     /// Put the user in one onboarding pack.
@@ -108,16 +119,18 @@ struct PolicyParams {
 impl Operation {
     pub fn kind(&self) -> OperationKind {
         match self {
+            Operation::FetchPerson { .. } => OperationKind::FetchPerson,
             Operation::ResolveUser => OperationKind::ResolveUser,
             Operation::AssignPack { .. } => OperationKind::AssignPack,
             Operation::AssignPolicy(_) => OperationKind::AssignPolicy,
         }
     }
 
-    /// What it acts on, as stored and shown (`target`): the pack id, the policy id; empty for
-    /// the user resolution.
+    /// What it acts on, as stored and shown (`target`): the pack id, the policy id, the source
+    /// a person is fetched from; empty for the user resolution.
     pub fn target(&self) -> String {
         match self {
+            Operation::FetchPerson { source, .. } => source.clone(),
             Operation::ResolveUser => String::new(),
             Operation::AssignPack { pack } => pack.to_string(),
             Operation::AssignPolicy(grant) => grant.id.clone(),
@@ -127,6 +140,7 @@ impl Operation {
     /// Its parameters, as stored and shown (`params`).
     pub fn params(&self) -> serde_json::Value {
         match self {
+            Operation::FetchPerson { request, .. } => request.clone(),
             Operation::ResolveUser | Operation::AssignPack { .. } => serde_json::json!({}),
             Operation::AssignPolicy(grant) => serde_json::to_value(PolicyParams {
                 balance: grant.balance,
@@ -143,6 +157,10 @@ impl Operation {
         params: &serde_json::Value,
     ) -> Result<Operation, String> {
         match kind {
+            OperationKind::FetchPerson => Ok(Operation::FetchPerson {
+                source: target.to_owned(),
+                request: params.clone(),
+            }),
             OperationKind::ResolveUser => Ok(Operation::ResolveUser),
             OperationKind::AssignPack => target
                 .parse::<u64>()
@@ -163,6 +181,7 @@ impl Operation {
     /// The `Idempotency-Key` every attempt of this operation of `event_id` carries.
     pub fn idempotency_key(&self, event_id: &str) -> String {
         let work = match self {
+            Operation::FetchPerson { source, .. } => format!("fetch/{source}"),
             Operation::ResolveUser => "user".to_owned(),
             Operation::AssignPack { pack } => format!("pack/{pack}"),
             Operation::AssignPolicy(grant) => format!("policy/{}", grant.id),
@@ -178,6 +197,10 @@ mod tests {
     #[test]
     fn operations_read_back_as_they_were_stored() {
         let ops = [
+            Operation::FetchPerson {
+                source: "lever".into(),
+                request: serde_json::json!({"opportunity_id": "opp-1"}),
+            },
             Operation::ResolveUser,
             Operation::AssignPack { pack: 101 },
             Operation::AssignPolicy(PolicyGrant {

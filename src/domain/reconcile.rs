@@ -60,8 +60,12 @@ pub fn reconcile(wanted: &[Operation], existing: &[Existing]) -> Changes {
         let still_wanted = wanted
             .iter()
             .any(|op| op.kind() == e.kind && op.target() == e.target);
+        // A plan never names the steps that precede it (the fetch, the user).
         if e.status == OperationStatus::Dead
-            && e.kind != OperationKind::ResolveUser
+            && !matches!(
+                e.kind,
+                OperationKind::ResolveUser | OperationKind::FetchPerson
+            )
             && !still_wanted
         {
             changes.supersede.push(e.id);

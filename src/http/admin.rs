@@ -84,7 +84,7 @@ pub async fn get_event(
             })
         })
         .collect();
-    Ok(Json(json!({
+    let mut body = json!({
         "event_id": ev.event_id,
         "source": ev.source,
         "dedupe_key": ev.dedupe_key,
@@ -95,7 +95,12 @@ pub async fn get_event(
         "rules_version": ev.rules_version,
         "connecteam_user_id": ev.connecteam_user_id,
         "operations": operations,
-    })))
+    });
+    // Only events whose hire is completed in the pipeline keep what the sender sent.
+    if let Some(payload) = ev.payload {
+        body["payload"] = Value::String(payload);
+    }
+    Ok(Json(body))
 }
 
 pub async fn list_events(

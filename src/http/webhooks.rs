@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::join_all;
 
@@ -101,10 +101,13 @@ pub async fn receive(
     if woke && let Some(w) = &state.engine_wake {
         w.notify_one();
     }
+    let status = |s: u16| StatusCode::from_u16(s).unwrap_or(StatusCode::OK);
     match source.respond(&outcomes)? {
-        Reply::Json { status, body } => Ok((
-            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            Json(body),
+        Reply::Json { status: s, body } => Ok((status(s), Json(body)).into_response()),
+        Reply::Xml { status: s, body } => Ok((
+            status(s),
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            body,
         )
             .into_response()),
     }

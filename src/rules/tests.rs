@@ -1091,7 +1091,7 @@ prop_compose! {
             event_id: "evt".into(),
             event_type,
             occurred_at: None,
-            person: Person { first_name: first, last_name: last, email: None, phone: None },
+            person: Person { first_name: first, last_name: last, email: None, phone: None, external_id: None },
             job: Job { title, department, location, employment_type: et, start_date, manager_email: None },
             attributes: attributes.into_iter().collect::<BTreeMap<_, _>>(),
         }

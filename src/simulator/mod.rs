@@ -60,6 +60,7 @@ mod state;
 mod tests;
 mod time_off;
 mod users;
+mod vendor_api;
 
 use std::net::SocketAddr;
 
@@ -68,6 +69,7 @@ use tokio_util::sync::CancellationToken;
 pub use model::{AlreadyAssigned, Fault, FaultKind, LoggedRequest, SimConfig};
 pub use sim::Simulator;
 pub use state::{SimPack, SimPolicy, SimPolicyType, SimUser};
+pub use vendor_api::{VendorApi, VendorRequest};
 
 /// Runs the simulator on `listen` until `cancel`, with the default configuration (seeded, any
 /// API key accepted). For `hirebridge simulate-connecteam`.

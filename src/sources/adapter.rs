@@ -4,12 +4,15 @@
 
 use std::time::SystemTime;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use axum::http::{HeaderMap, Method, Uri};
 
 use super::signing::AuthError;
 use crate::config::SourceKind;
 use crate::domain::{FieldError, Hire};
+use crate::remote::Fetcher;
 
 /// A webhook request as it arrived: everything a signature may cover.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +49,14 @@ pub struct Item {
 pub enum Content {
     /// A hire to act on.
     Hire(Box<Hire>),
+    /// A hire whose person must first be fetched from the sender's API (its webhook carries
+    /// only ids, or ids where names belong): stored as received (`raw`, JSON or XML text),
+    /// acknowledged, and completed by the source's [`Fetcher`] in the durable pipeline.
+    /// `request` is what the fetcher needs, in the adapter's own form.
+    Fetch {
+        request: serde_json::Value,
+        raw: String,
+    },
     /// Something the sender sends that is not a hire (a ping, another event type): stored as
     /// received (`raw`, JSON text) and acknowledged, nothing more.
     Ignored { reason: String, raw: String },
@@ -78,6 +89,8 @@ pub enum Reply {
         status: u16,
         body: serde_json::Value,
     },
+    /// An XML document (Salesforce's SOAP acknowledgement).
+    Xml { status: u16, body: String },
 }
 
 /// Why a request was refused. Nothing of it is stored.
@@ -133,6 +146,11 @@ pub trait Adapter: Send + Sync {
 
     /// The region phone numbers without a country code are read with.
     fn phone_region(&self) -> &str;
+
+    /// How its [`Content::Fetch`] events are completed, for sources that send them.
+    fn fetcher(&self) -> Option<Arc<dyn Fetcher>> {
+        None
+    }
 
     /// Verify the request by the sender's scheme, over the raw bytes and before anything is
     /// parsed, then decode it.

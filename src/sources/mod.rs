@@ -4,10 +4,18 @@
 //! to be answered. The name of a source is its URL segment.
 
 mod adapter;
+pub mod ashby;
+pub mod bamboohr;
 mod body;
 pub mod generic;
+pub mod greenhouse;
+pub mod hubspot;
 mod idempotency;
+pub mod lever;
+pub mod merge;
+pub mod salesforce;
 pub mod signing;
+pub mod workable;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,16 +48,17 @@ pub fn registry(cfg: &Config, http: &reqwest::Client) -> Result<Registry, Regist
     let mut out = Registry::new();
     for (name, source) in &cfg.sources {
         let region = cfg.phone_region_for(name);
+        let http = http.clone();
         let adapter: Arc<dyn Adapter> = match source {
-            SourceConfig::Generic(g) => {
-                Arc::new(generic::Generic::new(name, g, region, http.clone()))
-            }
-            SourceConfig::Vendor(v) => {
-                return Err(RegistryError::Unsupported {
-                    name: name.clone(),
-                    kind: v.kind,
-                });
-            }
+            SourceConfig::Generic(c) => Arc::new(generic::Generic::new(name, c, region, http)),
+            SourceConfig::Greenhouse(c) => greenhouse::adapter(name, c, region, http)?,
+            SourceConfig::Ashby(c) => ashby::adapter(name, c, region, http)?,
+            SourceConfig::Workable(c) => workable::adapter(name, c, region, http)?,
+            SourceConfig::Merge(c) => merge::adapter(name, c, region, http)?,
+            SourceConfig::Bamboohr(c) => bamboohr::adapter(name, c, region, http)?,
+            SourceConfig::Lever(c) => lever::adapter(name, c, region, http)?,
+            SourceConfig::Hubspot(c) => hubspot::adapter(name, c, region, http)?,
+            SourceConfig::Salesforce(c) => salesforce::adapter(name, c, region, http)?,
         };
         out.insert(name.clone(), adapter);
     }

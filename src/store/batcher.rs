@@ -164,6 +164,7 @@ mod tests {
             hire: "{}".to_owned(),
             plan: None,
             rules_version: None,
+            payload: None,
             operations: Vec::new(),
         }
     }

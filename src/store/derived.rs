@@ -23,6 +23,8 @@ const LOCK_EVENTS_OF: &str = "SELECT id, status FROM events WHERE id IN (
 const STATES_OF: &str =
     "SELECT event_id, kind, status, attempts FROM operations WHERE event_id IN (";
 
+const EVENT_OF: &str = "SELECT event_id FROM operations WHERE id = $1";
+
 const SET_STATUS: &str = "UPDATE events SET status = $2, updated_at = $3 WHERE id = $1";
 
 const OPERATIONS_OF: &str =
@@ -59,6 +61,18 @@ where
     for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'r> &'r str: sqlx::ColumnIndex<DB::Row>,
 {
+    /// The event an operation belongs to.
+    pub(crate) async fn event_of(
+        conn: &mut DB::Connection,
+        op_id: i64,
+    ) -> Result<String, StoreError> {
+        Ok(sqlx::query(EVENT_OF)
+            .bind(op_id)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("event_id")?)
+    }
+
     /// Lock the events of the operations `op_ids` and return their ids with their status.
     pub(crate) async fn lock_events_of(
         conn: &mut DB::Connection,

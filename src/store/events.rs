@@ -37,7 +37,8 @@ pub trait EventStore: Send + Sync {
     ) -> Result<Option<Replayed>, StoreError>;
 }
 
-const EVENT: &str = "SELECT id, source, dedupe_key, status, received_at, hire, plan, rules_version, connecteam_user_id
+const EVENT: &str = "SELECT id, source, dedupe_key, status, received_at, hire, plan, rules_version,
+            connecteam_user_id, payload
        FROM events WHERE id = $1";
 
 const EVENT_OPERATIONS: &str = "SELECT id, kind, target, params, status, attempts, next_attempt_at, last_error, idempotency_key
@@ -146,6 +147,7 @@ where
             plan: plan.map(|p| parse_json(&p, "plan")).transpose()?,
             rules_version: row.try_get("rules_version")?,
             connecteam_user_id: row.try_get("connecteam_user_id")?,
+            payload: row.try_get("payload")?,
             operations,
         }))
     }

@@ -21,6 +21,9 @@ pub struct NewEvent {
     /// The plan the rule table gave, as JSON text.
     pub plan: Option<String>,
     pub rules_version: Option<String>,
+    /// The event as its sender sent it (JSON or XML text), kept for an event whose hire is
+    /// completed later in the pipeline (a person fetched from the sender's API).
+    pub payload: Option<String>,
     pub operations: Vec<NewOperation>,
 }
 
@@ -71,6 +74,8 @@ pub struct EventRecord {
     pub plan: Option<serde_json::Value>,
     pub rules_version: Option<String>,
     pub connecteam_user_id: Option<i64>,
+    /// The event as its sender sent it, for an event whose hire is completed in the pipeline.
+    pub payload: Option<String>,
     /// The operations stored so far, in their order in the event.
     pub operations: Vec<OperationRecord>,
 }
@@ -81,11 +86,12 @@ impl EventRecord {
     /// are stored when the user is. They are shown all the same, as `blocked`, so an operator
     /// sees every piece of work the event implies from the moment it is accepted.
     pub fn with_planned_operations(mut self) -> Self {
-        if self
-            .operations
-            .iter()
-            .any(|o| o.kind != OperationKind::ResolveUser)
-        {
+        if self.operations.iter().any(|o| {
+            matches!(
+                o.kind,
+                OperationKind::AssignPack | OperationKind::AssignPolicy
+            )
+        }) {
             return self;
         }
         let Some(plan) = self
@@ -204,6 +210,17 @@ pub enum Transition {
     /// of the plan in force (stored with the event at that moment) that the event does not
     /// have yet are inserted, due now.
     UserResolved { op_id: i64, user_id: i64 },
+    /// The person was fetched from the sender's API: the `fetch_person` operation is done, the
+    /// event takes its hire and the plan the rule table gave it, and its `resolve_user`
+    /// operation is queued, due now.
+    Fetched {
+        op_id: i64,
+        /// The canonical hire, as JSON text.
+        hire: String,
+        /// The plan, as JSON text.
+        plan: String,
+        rules_version: String,
+    },
     /// Try again at `at_ms`. A rate-limited call does not count as an attempt.
     Retry {
         op_id: i64,
@@ -233,6 +250,7 @@ impl Transition {
         match self {
             Transition::Done { op_id }
             | Transition::UserResolved { op_id, .. }
+            | Transition::Fetched { op_id, .. }
             | Transition::Retry { op_id, .. }
             | Transition::Wait { op_id, .. }
             | Transition::Dead { op_id, .. }

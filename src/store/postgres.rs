@@ -73,21 +73,22 @@ impl Dialect for Postgres {
 /// while the table was small) scans the whole table to do it.
 const INSERT_BATCH: &str = "WITH v AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::int8[], $7::text[], $8::text[], $9::text[])
-        AS v(id, source, dedupe_key, fingerprint, status, received_at, hire, plan, rules_version)
+                         $6::int8[], $7::text[], $8::text[], $9::text[], $10::text[])
+        AS v(id, source, dedupe_key, fingerprint, status, received_at, hire, plan, rules_version,
+             payload)
   ), ins AS (
     INSERT INTO events (id, source, dedupe_key, fingerprint, status, received_at, updated_at,
-                        hire, plan, rules_version)
+                        hire, plan, rules_version, payload)
     SELECT id, source, dedupe_key, fingerprint, status, received_at, received_at,
-           hire, plan, rules_version FROM v
+           hire, plan, rules_version, payload FROM v
     ON CONFLICT (source, dedupe_key) DO NOTHING
     RETURNING id, source, dedupe_key, fingerprint
   ), ops AS (
     INSERT INTO operations (event_id, seq, kind, target, params, status, attempts,
                             next_attempt_at, idempotency_key, created_at, updated_at)
     SELECT o.event_id, o.seq, o.kind, o.target, o.params, o.status, 0, o.at, o.key, o.at, o.at
-      FROM UNNEST($10::text[], $11::int8[], $12::text[], $13::text[], $14::text[],
-                  $15::text[], $16::int8[], $17::text[])
+      FROM UNNEST($11::text[], $12::int8[], $13::text[], $14::text[], $15::text[],
+                  $16::text[], $17::int8[], $18::text[])
            AS o(event_id, seq, kind, target, params, status, at, key)
      WHERE o.event_id IN (SELECT id FROM ins)
   )
@@ -120,6 +121,12 @@ fn insert_batch(events: &[NewEvent]) -> sqlx::query::Query<'_, Postgres, PgArgum
             events
                 .iter()
                 .map(|e| e.rules_version.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.payload.as_deref())
                 .collect::<Vec<Option<&str>>>(),
         )
         .bind(

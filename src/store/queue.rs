@@ -9,16 +9,18 @@ use super::error::StoreError;
 use super::model::{ClaimedOp, QueueStat, Transition};
 use super::sql::{Dialect, SqlStore, parse_enum, parse_json};
 use super::text::sanitise;
-use crate::domain::{OperationKind, OperationStatus, Plan};
+use crate::domain::{Operation, OperationKind, OperationStatus, Plan};
 
 /// The operation queue the delivery engine works through.
 #[async_trait]
 pub trait OperationQueue: Send + Sync {
     /// Lease up to `limit` due operations of one kind to `owner` (unique per claim) for
     /// `lease_ms`. Expired leases (a replica that died) are claimable again.
+    /// With `target`, only operations with that target (one source's fetches).
     async fn claim(
         &self,
         kind: OperationKind,
+        target: Option<&str>,
         owner: &str,
         now_ms: i64,
         lease_ms: i64,
@@ -52,7 +54,7 @@ pub trait OperationQueue: Send + Sync {
 const CLAIM: &str = "UPDATE operations SET lease_owner = $1, lease_expires_at = $2
      WHERE id IN (
        SELECT id FROM operations
-        WHERE kind = $3 AND status IN ('pending', 'waiting')
+        WHERE kind = $3 AND ($6 = '' OR target = $6) AND status IN ('pending', 'waiting')
           AND (next_attempt_at <= $4 OR batch_since IS NOT NULL)
           AND (lease_expires_at IS NULL OR lease_expires_at < $4)
         ORDER BY next_attempt_at, id LIMIT $5 FOR_UPDATE)
@@ -77,7 +79,8 @@ const DONE: &str = "UPDATE operations SET status = 'done', attempts = attempts +
 const SET_USER: &str =
     "UPDATE events SET connecteam_user_id = $2, updated_at = $3 WHERE id = $1 RETURNING plan";
 
-const EVENT_OF: &str = "SELECT event_id FROM operations WHERE id = $1";
+const SET_HIRE: &str =
+    "UPDATE events SET hire = $2, plan = $3, rules_version = $4, updated_at = $5 WHERE id = $1";
 
 const RETRY: &str =
     "UPDATE operations SET status = 'pending', attempts = attempts + $2, next_attempt_at = $3,
@@ -135,6 +138,7 @@ where
     async fn claim(
         &self,
         kind: OperationKind,
+        target: Option<&str>,
         owner: &str,
         now_ms: i64,
         lease_ms: i64,
@@ -146,6 +150,7 @@ where
             .bind(kind.as_str())
             .bind(now_ms)
             .bind(i64::from(limit))
+            .bind(target.unwrap_or(""))
             .fetch_all(&self.write)
             .await?
             .iter()
@@ -205,13 +210,13 @@ where
         let mut applied = 0;
         for t in transitions {
             let q = match t {
-                Transition::Done { op_id } | Transition::UserResolved { op_id, .. } => {
-                    sqlx::query(DONE)
-                        .bind(*op_id)
-                        .bind(false)
-                        .bind(now_ms)
-                        .bind(owner)
-                }
+                Transition::Done { op_id }
+                | Transition::UserResolved { op_id, .. }
+                | Transition::Fetched { op_id, .. } => sqlx::query(DONE)
+                    .bind(*op_id)
+                    .bind(false)
+                    .bind(now_ms)
+                    .bind(owner),
                 Transition::Retry {
                     op_id,
                     at_ms,
@@ -250,12 +255,27 @@ where
             if changed == 0 {
                 continue;
             }
+            if let Transition::Fetched {
+                op_id,
+                hire,
+                plan,
+                rules_version,
+            } = t
+            {
+                let event_id = Self::event_of(&mut *tx, *op_id).await?;
+                sqlx::query(SET_HIRE)
+                    .bind(event_id.as_str())
+                    .bind(hire.as_str())
+                    .bind(plan.as_str())
+                    .bind(rules_version.as_str())
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::queue_plan(&mut *tx, &event_id, &[Operation::ResolveUser], None, now_ms)
+                    .await?;
+            }
             if let Transition::UserResolved { op_id, user_id } = t {
-                let event_id: String = sqlx::query(EVENT_OF)
-                    .bind(*op_id)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("event_id")?;
+                let event_id = Self::event_of(&mut *tx, *op_id).await?;
                 let plan: Option<String> = sqlx::query(SET_USER)
                     .bind(event_id.as_str())
                     .bind(*user_id)

@@ -108,7 +108,7 @@ fn script(qb: &mut sqlx::QueryBuilder<Sqlite>, chunk: &[NewEvent], first: bool, 
         qb.push("BEGIN IMMEDIATE; ");
     }
     qb.push(
-        "INSERT INTO events (id, source, dedupe_key, fingerprint, status, received_at, updated_at, hire, plan, rules_version) ",
+        "INSERT INTO events (id, source, dedupe_key, fingerprint, status, received_at, updated_at, hire, plan, rules_version, payload) ",
     );
     qb.push_values(chunk, |mut b, ev| {
         b.push_bind(ev.id.as_str())
@@ -120,7 +120,8 @@ fn script(qb: &mut sqlx::QueryBuilder<Sqlite>, chunk: &[NewEvent], first: bool, 
             .push_bind(ev.received_at_ms)
             .push_bind(ev.hire.as_str())
             .push_bind(ev.plan.as_deref())
-            .push_bind(ev.rules_version.as_deref());
+            .push_bind(ev.rules_version.as_deref())
+            .push_bind(ev.payload.as_deref());
     });
     qb.push(" ON CONFLICT (source, dedupe_key) DO NOTHING; ");
     let ops = operations_of(chunk);

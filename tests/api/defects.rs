@@ -88,7 +88,7 @@ async fn replay_during_an_in_flight_resolution_takes_the_new_plan(b: Backend) {
     let store = open_store(&db).await;
     let (event, plan) = accept(&*store).await;
     let claimed = store
-        .claim(OperationKind::ResolveUser, "r", now_ms(), 60_000, 10)
+        .claim(OperationKind::ResolveUser, None, "r", now_ms(), 60_000, 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -138,7 +138,7 @@ async fn a_superseded_operation_comes_back_with_a_later_plan(b: Backend) {
     let store = open_store(&db).await;
     let (event, plan) = accept(&*store).await;
     let claimed = store
-        .claim(OperationKind::ResolveUser, "r", now_ms(), 60_000, 10)
+        .claim(OperationKind::ResolveUser, None, "r", now_ms(), 60_000, 10)
         .await
         .unwrap();
     store
@@ -154,7 +154,7 @@ async fn a_superseded_operation_comes_back_with_a_later_plan(b: Backend) {
         .unwrap();
     // Pack 101 fails; a fix drops it (superseded); a later fix brings it back.
     let packs = store
-        .claim(OperationKind::AssignPack, "p", now_ms(), 60_000, 10)
+        .claim(OperationKind::AssignPack, None, "p", now_ms(), 60_000, 10)
         .await
         .unwrap();
     let p101 = packs.iter().find(|o| o.target == "101").unwrap().id;
@@ -500,6 +500,7 @@ async fn each_time_off_put_is_committed_when_it_is_answered() {
         budget,
         &cfg.connecteam,
         &cfg.delivery,
+        None,
     ));
     let task = tokio::spawn(engine.run(CancellationToken::new()));
     let answered = || {

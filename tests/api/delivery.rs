@@ -1168,6 +1168,7 @@ async fn a_dead_replicas_claims_are_taken_over(b: Backend) {
     let claimed = store
         .claim(
             hirebridge::domain::OperationKind::ResolveUser,
+            None,
             "replica-that-died",
             hirebridge::clock::now_ms(),
             LEASE_MS,

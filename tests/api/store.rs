@@ -44,14 +44,21 @@ async fn a_lease_taken_over_belongs_to_the_new_owner(b: Backend) {
     // Replica A claims the hire's first operation and then stalls past its lease.
     let now = now_ms();
     let a = store
-        .claim(OperationKind::ResolveUser, "replica-a", now, 50, 10)
+        .claim(OperationKind::ResolveUser, None, "replica-a", now, 50, 10)
         .await
         .unwrap();
     assert_eq!(a.len(), 1);
     let op = a[0].id;
     assert!(
         store
-            .claim(OperationKind::ResolveUser, "replica-b", now, 60_000, 10)
+            .claim(
+                OperationKind::ResolveUser,
+                None,
+                "replica-b",
+                now,
+                60_000,
+                10
+            )
             .await
             .unwrap()
             .is_empty(),
@@ -61,6 +68,7 @@ async fn a_lease_taken_over_belongs_to_the_new_owner(b: Backend) {
     let b_ops = store
         .claim(
             OperationKind::ResolveUser,
+            None,
             "replica-b",
             now_ms(),
             60_000,
@@ -137,13 +145,13 @@ async fn the_plan_becomes_operations_when_the_user_is_known(b: Backend) {
         .map(|o| o.idempotency_key.clone())
         .collect();
     let ops = store
-        .claim(OperationKind::AssignPack, "x", now_ms(), 60_000, 10)
+        .claim(OperationKind::AssignPack, None, "x", now_ms(), 60_000, 10)
         .await
         .unwrap();
     assert!(ops.is_empty(), "no pack work before the user is known");
 
     let claimed = store
-        .claim(OperationKind::ResolveUser, "r", now_ms(), 60_000, 10)
+        .claim(OperationKind::ResolveUser, None, "r", now_ms(), 60_000, 10)
         .await
         .unwrap();
     let plan: hirebridge::domain::Plan = serde_json::from_value(plan).unwrap();
@@ -179,7 +187,7 @@ async fn the_plan_becomes_operations_when_the_user_is_known(b: Backend) {
         Value::from("delivering")
     );
     let packs = store
-        .claim(OperationKind::AssignPack, "p", now_ms(), 60_000, 10)
+        .claim(OperationKind::AssignPack, None, "p", now_ms(), 60_000, 10)
         .await
         .unwrap();
     assert_eq!(packs.len(), plan.packs.len());
@@ -195,7 +203,7 @@ async fn next_due_waits_for_a_live_lease(b: Backend) {
     let due = store.next_due().await.unwrap().expect("something is due");
     assert!(due <= now);
     store
-        .claim(OperationKind::ResolveUser, "busy", now, 60_000, 10)
+        .claim(OperationKind::ResolveUser, None, "busy", now, 60_000, 10)
         .await
         .unwrap();
     let due = store.next_due().await.unwrap().expect("still queued");
@@ -212,7 +220,7 @@ async fn replay_restarts_the_wait_clock(b: Backend) {
     let store = open_store(&db).await;
     let event = accept(&*store).await;
     let claimed = store
-        .claim(OperationKind::ResolveUser, "w", now_ms(), 60_000, 10)
+        .claim(OperationKind::ResolveUser, None, "w", now_ms(), 60_000, 10)
         .await
         .unwrap();
     let op = claimed[0].clone();
@@ -231,7 +239,7 @@ async fn replay_restarts_the_wait_clock(b: Backend) {
     assert_eq!(done.requeued, 1);
     assert!(!done.plan_changed);
     let again = store
-        .claim(OperationKind::ResolveUser, "w2", now_ms(), 60_000, 10)
+        .claim(OperationKind::ResolveUser, None, "w2", now_ms(), 60_000, 10)
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -275,7 +283,7 @@ async fn replay_under_a_changed_plan_follows_it(b: Backend) {
         }
     );
     let claimed = store
-        .claim(OperationKind::ResolveUser, "r", now_ms(), 60_000, 10)
+        .claim(OperationKind::ResolveUser, None, "r", now_ms(), 60_000, 10)
         .await
         .unwrap();
     let resolved = Transition::UserResolved {
@@ -285,11 +293,11 @@ async fn replay_under_a_changed_plan_follows_it(b: Backend) {
     store.apply("r", &[resolved], now_ms()).await.unwrap();
     let now = now_ms();
     let packs = store
-        .claim(OperationKind::AssignPack, "p", now, 60_000, 10)
+        .claim(OperationKind::AssignPack, None, "p", now, 60_000, 10)
         .await
         .unwrap();
     let pols = store
-        .claim(OperationKind::AssignPolicy, "q", now, 60_000, 10)
+        .claim(OperationKind::AssignPolicy, None, "q", now, 60_000, 10)
         .await
         .unwrap();
     let by_target = |t: &str| packs.iter().find(|o| o.target == t).unwrap().id;
@@ -390,7 +398,10 @@ async fn replay_under_a_changed_plan_follows_it(b: Backend) {
         .map(|k| (k, format!("{k:?}")))
         .collect();
     for (kind, owner) in rest {
-        let ops = store.claim(kind, &owner, now, 60_000, 10).await.unwrap();
+        let ops = store
+            .claim(kind, None, &owner, now, 60_000, 10)
+            .await
+            .unwrap();
         let t: Vec<_> = ops
             .iter()
             .map(|o| Transition::Done { op_id: o.id })

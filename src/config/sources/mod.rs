@@ -1,9 +1,17 @@
 //! `sources`: one entry per sending system; the name is the URL segment. Each kind's options
 //! are a struct of their own, read from the entry's keys once its `kind` is known.
 
+mod ashby;
+mod bamboohr;
 mod generic;
+mod greenhouse;
+mod hubspot;
 mod kind;
+mod lever;
+mod merge;
+mod salesforce;
 mod vendor;
+mod workable;
 
 use std::collections::BTreeMap;
 
@@ -13,31 +21,59 @@ use figment::value::Value;
 
 use super::error::{ConfigError, invalid};
 
+pub use ashby::AshbySource;
+pub use bamboohr::BamboohrSource;
 pub use generic::{AuthConfig, GenericSource, HmacAuth, SignatureEncoding, SigningKey};
+pub use greenhouse::GreenhouseSource;
+pub use hubspot::{HireWhen, HubspotSource};
 pub use kind::SourceKind;
-pub use vendor::{SourceApi, VendorSource};
+pub use lever::LeverSource;
+pub use merge::MergeSource;
+pub use salesforce::{SalesforceFields, SalesforceSource};
+pub use vendor::{EmploymentTypes, SourceApi};
+pub use workable::WorkableSource;
 
 /// One configured source, by kind.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Generic(GenericSource),
-    /// A vendor kind this version has no adapter for (refused at start).
-    Vendor(VendorSource),
+    Greenhouse(GreenhouseSource),
+    Ashby(AshbySource),
+    Workable(WorkableSource),
+    Merge(MergeSource),
+    Bamboohr(BamboohrSource),
+    Lever(LeverSource),
+    Hubspot(HubspotSource),
+    Salesforce(SalesforceSource),
 }
 
 impl SourceConfig {
     pub fn kind(&self) -> SourceKind {
         match self {
             SourceConfig::Generic(_) => SourceKind::Generic,
-            SourceConfig::Vendor(v) => v.kind,
+            SourceConfig::Greenhouse(_) => SourceKind::Greenhouse,
+            SourceConfig::Ashby(_) => SourceKind::Ashby,
+            SourceConfig::Workable(_) => SourceKind::Workable,
+            SourceConfig::Merge(_) => SourceKind::Merge,
+            SourceConfig::Bamboohr(_) => SourceKind::Bamboohr,
+            SourceConfig::Lever(_) => SourceKind::Lever,
+            SourceConfig::Hubspot(_) => SourceKind::Hubspot,
+            SourceConfig::Salesforce(_) => SourceKind::Salesforce,
         }
     }
 
     /// Its own phone region, if it sets one.
     pub fn phone_region(&self) -> Option<&str> {
         match self {
-            SourceConfig::Generic(g) => g.phone_region.as_deref(),
-            SourceConfig::Vendor(v) => v.phone_region.as_deref(),
+            SourceConfig::Generic(s) => s.phone_region.as_deref(),
+            SourceConfig::Greenhouse(s) => s.phone_region.as_deref(),
+            SourceConfig::Ashby(s) => s.phone_region.as_deref(),
+            SourceConfig::Workable(s) => s.phone_region.as_deref(),
+            SourceConfig::Merge(s) => s.phone_region.as_deref(),
+            SourceConfig::Bamboohr(s) => s.phone_region.as_deref(),
+            SourceConfig::Lever(s) => s.phone_region.as_deref(),
+            SourceConfig::Hubspot(s) => s.phone_region.as_deref(),
+            SourceConfig::Salesforce(s) => s.phone_region.as_deref(),
         }
     }
 }
@@ -76,7 +112,18 @@ pub(crate) fn resolve(
         let path = vec!["sources".to_owned(), name.clone()];
         let source = match kind {
             SourceKind::Generic => SourceConfig::Generic(generic::read(&fig, &base, &path)?),
-            vendor => SourceConfig::Vendor(vendor::read(vendor, &fig, &base, &path)?),
+            SourceKind::Greenhouse => {
+                SourceConfig::Greenhouse(greenhouse::read(&fig, &base, &path)?)
+            }
+            SourceKind::Ashby => SourceConfig::Ashby(ashby::read(&fig, &base, &path)?),
+            SourceKind::Workable => SourceConfig::Workable(workable::read(&fig, &base, &path)?),
+            SourceKind::Merge => SourceConfig::Merge(merge::read(&fig, &base, &path)?),
+            SourceKind::Bamboohr => SourceConfig::Bamboohr(bamboohr::read(&fig, &base, &path)?),
+            SourceKind::Lever => SourceConfig::Lever(lever::read(&fig, &base, &path)?),
+            SourceKind::Hubspot => SourceConfig::Hubspot(hubspot::read(&fig, &base, &path)?),
+            SourceKind::Salesforce => {
+                SourceConfig::Salesforce(salesforce::read(&fig, &base, &path)?)
+            }
         };
         out.insert(name, source);
     }

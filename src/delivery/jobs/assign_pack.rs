@@ -41,7 +41,7 @@ impl Job for AssignPack {
         OperationKind::AssignPack
     }
 
-    fn budget(&self) -> &'static str {
+    fn budget(&self) -> &str {
         connecteam::BUDGET
     }
 

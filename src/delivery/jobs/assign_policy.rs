@@ -34,7 +34,7 @@ impl Job for AssignPolicy {
         OperationKind::AssignPolicy
     }
 
-    fn budget(&self) -> &'static str {
+    fn budget(&self) -> &str {
         connecteam::BUDGET
     }
 

@@ -2,6 +2,7 @@
 
 mod assign_pack;
 mod assign_policy;
+mod fetch_person;
 mod resolve_user;
 mod user_match;
 
@@ -10,14 +11,30 @@ use crate::connecteam::Client;
 
 use super::job::Job;
 
+pub use fetch_person::{FetchSource, Fetching, METRIC_FETCHES, Planner};
 pub use resolve_user::LOOKUP_BATCH;
 
-/// Every kind of work, in the order a round takes them (a user before its packs and
-/// policies, so a hire's work can finish in one pass).
-pub(crate) fn all(client: &Client, connecteam: &ConnecteamConfig) -> Vec<Box<dyn Job>> {
-    vec![
-        Box::new(resolve_user::ResolveUser::new(client.clone(), connecteam)),
-        Box::new(assign_pack::AssignPack::new(client.clone())),
-        Box::new(assign_policy::AssignPolicy::new(client.clone())),
-    ]
+/// Every kind of work, in the order a round takes them (the people sources send only ids
+/// of, then a user before its packs and policies, so a hire's work can finish in one pass).
+pub(crate) fn all(
+    client: &Client,
+    connecteam: &ConnecteamConfig,
+    fetching: Option<&Fetching>,
+) -> Vec<Box<dyn Job>> {
+    let mut jobs: Vec<Box<dyn Job>> = Vec::new();
+    if let Some(f) = fetching {
+        for source in &f.sources {
+            jobs.push(Box::new(fetch_person::FetchPerson::new(
+                source.clone(),
+                f.planner.clone(),
+            )));
+        }
+    }
+    jobs.push(Box::new(resolve_user::ResolveUser::new(
+        client.clone(),
+        connecteam,
+    )));
+    jobs.push(Box::new(assign_pack::AssignPack::new(client.clone())));
+    jobs.push(Box::new(assign_policy::AssignPolicy::new(client.clone())));
+    jobs
 }

@@ -49,7 +49,7 @@ impl Job for ResolveUser {
         OperationKind::ResolveUser
     }
 
-    fn budget(&self) -> &'static str {
+    fn budget(&self) -> &str {
         connecteam::BUDGET
     }
 

@@ -1,0 +1,18 @@
+//! `kind: hubspot` (its adapter is not in this build yet: refused at start).
+
+use std::sync::Arc;
+
+use crate::config::{HubspotSource, SourceKind};
+use crate::sources::{Adapter, RegistryError};
+
+pub fn adapter(
+    name: &str,
+    _cfg: &HubspotSource,
+    _phone_region: &str,
+    _http: reqwest::Client,
+) -> Result<Arc<dyn Adapter>, RegistryError> {
+    Err(RegistryError::Unsupported {
+        name: name.to_owned(),
+        kind: SourceKind::Hubspot,
+    })
+}

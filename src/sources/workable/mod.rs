@@ -1,0 +1,18 @@
+//! `kind: workable` (its adapter is not in this build yet: refused at start).
+
+use std::sync::Arc;
+
+use crate::config::{SourceKind, WorkableSource};
+use crate::sources::{Adapter, RegistryError};
+
+pub fn adapter(
+    name: &str,
+    _cfg: &WorkableSource,
+    _phone_region: &str,
+    _http: reqwest::Client,
+) -> Result<Arc<dyn Adapter>, RegistryError> {
+    Err(RegistryError::Unsupported {
+        name: name.to_owned(),
+        kind: SourceKind::Workable,
+    })
+}
