@@ -74,10 +74,8 @@ pub const SANDBOX_SOURCE: &str = "demo";
 pub const SANDBOX_SOURCE_SECRET: &str = "demo-secret";
 pub const SANDBOX_ADMIN_SECRET: &str = "demo-admin-secret";
 
-fn sandbox_defaults(cfg: &mut Config) {
-    use crate::config::{
-        AuthConfig, GenericSource, HmacAuth, JwtConfig, JwtKey, SignatureEncoding, SourceConfig,
-    };
+async fn sandbox_defaults(cfg: &mut Config) -> anyhow::Result<Option<crate::simulator::VendorApi>> {
+    use crate::config::{AuthConfig, GenericSource, HmacAuth, SignatureEncoding, SourceConfig};
     use secrecy::SecretString;
     if cfg.sources.is_empty() {
         tracing::warn!(
@@ -95,7 +93,36 @@ fn sandbox_defaults(cfg: &mut Config) {
                 phone_region: None,
             }),
         );
+        return Ok(Some(sandbox_vendor_sources(cfg).await?));
     }
+    Ok(None)
+}
+
+/// One source of each vendor kind, named after it and signing with
+/// [`sources::sandbox_secret`], with a fake vendor API holding the documented example records
+/// for the kinds that fetch the person.
+async fn sandbox_vendor_sources(cfg: &mut Config) -> anyhow::Result<crate::simulator::VendorApi> {
+    let api = crate::simulator::VendorApi::new();
+    let addr = api.spawn().await?;
+    for (kind, example) in sources::examples() {
+        let name = kind.as_str();
+        let base = url::Url::parse(&format!("http://{addr}/{name}"))?;
+        let sandbox = example.sandbox(&sources::sandbox_secret(kind), &base);
+        for (method, path, body) in sandbox.routes {
+            api.route(method, &format!("/{name}{path}"), body);
+        }
+        cfg.sources.insert(name.to_owned(), sandbox.config);
+        tracing::warn!(
+            source = name,
+            "sandbox: POST /v1/webhooks/{name} takes {name}'s own webhooks; try `hirebridge send-example {name}`"
+        );
+    }
+    Ok(api)
+}
+
+fn sandbox_admin(cfg: &mut Config) {
+    use crate::config::{JwtConfig, JwtKey};
+    use secrecy::SecretString;
     if cfg.admin.jwt.is_none() {
         tracing::warn!(
             "sandbox: admin.jwt not configured; the admin API accepts HS256 tokens signed with \"demo-admin-secret\""
@@ -128,9 +155,12 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    if opts.sandbox {
-        sandbox_defaults(&mut cfg);
-    }
+    let _vendor_api = if opts.sandbox {
+        sandbox_admin(&mut cfg);
+        sandbox_defaults(&mut cfg).await?
+    } else {
+        None
+    };
     let cfg = Arc::new(cfg);
     let metrics = crate::telemetry::metrics_handle();
     let store = open_store(&cfg, !opts.no_migrate).await?;

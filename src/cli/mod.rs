@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, `rules check|eval`, `simulate-connecteam`, `healthcheck`.
 
 pub mod account;
+pub mod example;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,6 +53,23 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: std::net::SocketAddr,
+    },
+    /// Post a vendor's documented example hire, signed as that vendor signs it, to a running
+    /// hirebridge: by default the source of that kind `serve --sandbox` configures.
+    SendExample {
+        /// The vendor kind: greenhouse, ashby, workable, merge, bamboohr, lever, hubspot,
+        /// salesforce.
+        kind: String,
+        /// Where hirebridge listens.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: url::Url,
+        /// The source to post to (default: the kind's name, as the sandbox names it).
+        #[arg(long)]
+        source: Option<String>,
+        /// The source's signing secret (Salesforce: the organization id); default: the
+        /// sandbox's.
+        #[arg(long, env = "HIREBRIDGE_EXAMPLE_SECRET", hide_env_values = true)]
+        secret: Option<String>,
     },
     /// Exit 0 if the service's /healthz answers 200 (for container health checks).
     Healthcheck {
@@ -153,6 +171,32 @@ pub fn main() -> ExitCode {
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
         Command::Healthcheck { url } => healthcheck(url.as_deref()),
+        Command::SendExample {
+            kind,
+            url,
+            source,
+            secret,
+        } => {
+            let accepted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let a = accepted.clone();
+            let res = with_runtime(async move {
+                let ok = example::send(
+                    &kind,
+                    &url,
+                    source.as_deref(),
+                    secret.as_deref(),
+                    &mut std::io::stdout(),
+                )
+                .await?;
+                a.store(ok, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            });
+            if res == ExitCode::SUCCESS && !accepted.load(std::sync::atomic::Ordering::Relaxed) {
+                ExitCode::from(1)
+            } else {
+                res
+            }
+        }
         Command::SimulateConnecteam { listen } => with_runtime(async move {
             crate::telemetry::init_logging();
             let cancel = CancellationToken::new();

@@ -11,11 +11,18 @@ pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 /// sent once. Anything else is refused rather than ignored: falling back to the body's
 /// `event_id` would dedupe differently from what the sender asked for.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, FieldError> {
-    let mut values = headers.get_all("idempotency-key").iter();
+    id_header(headers, "idempotency-key")
+}
+
+/// A sender's delivery or event id header (`Greenhouse-Event-ID`), by the same rules as
+/// `Idempotency-Key`: `None` when absent; else 1 to 255 visible ASCII characters, sent once.
+pub fn id_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, FieldError> {
+    let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);
     };
-    let bad = |message: String| FieldError::new("/headers/idempotency-key", message);
+    let pointer = format!("/headers/{}", name.to_ascii_lowercase());
+    let bad = |message: String| FieldError::new(pointer.clone(), message);
     if values.next().is_some() {
         return Err(bad("must be sent once".to_owned()));
     }

@@ -7,6 +7,7 @@ mod adapter;
 pub mod ashby;
 pub mod bamboohr;
 mod body;
+pub mod example;
 pub mod generic;
 pub mod greenhouse;
 pub mod hubspot;
@@ -26,7 +27,8 @@ pub use adapter::{
     Adapter, Content, Decoded, Item, ItemOutcome, Rejection, Reply, WebhookRequest, json_reply,
 };
 pub use body::{fingerprint, parse_json, require_json};
-pub use idempotency::{IDEMPOTENCY_KEY_MAX, idempotency_key};
+pub use example::{Example, SandboxSource, SignedExample};
+pub use idempotency::{IDEMPOTENCY_KEY_MAX, id_header, idempotency_key};
 
 /// The configured sources by name.
 pub type Registry = BTreeMap<String, Arc<dyn Adapter>>;
@@ -41,6 +43,32 @@ pub enum RegistryError {
         .kind.as_str()
     )]
     Unsupported { name: String, kind: SourceKind },
+}
+
+/// The vendor kinds with a documented example hire to send and a sandbox source.
+pub fn examples() -> Vec<(SourceKind, &'static dyn Example)> {
+    [
+        (SourceKind::Greenhouse, greenhouse::examples()),
+        (SourceKind::Ashby, ashby::examples()),
+        (SourceKind::Workable, workable::examples()),
+        (SourceKind::Merge, merge::examples()),
+        (SourceKind::Bamboohr, bamboohr::examples()),
+        (SourceKind::Lever, lever::examples()),
+        (SourceKind::Hubspot, hubspot::examples()),
+        (SourceKind::Salesforce, salesforce::examples()),
+    ]
+    .into_iter()
+    .filter_map(|(k, e)| e.map(|e| (k, e)))
+    .collect()
+}
+
+/// The secret the sandbox's source of `kind` signs with (`send-example` uses it too); for
+/// Salesforce, the organization id.
+pub fn sandbox_secret(kind: SourceKind) -> String {
+    match kind {
+        SourceKind::Salesforce => "00D000000000001AAA".to_owned(),
+        k => format!("sandbox-{}-secret", k.as_str()),
+    }
 }
 
 /// An adapter for every configured source.

@@ -18,7 +18,8 @@ pub struct GreenhouseSource {
     pub email_types: Vec<String>,
     /// Which phone number to take, by `type`, in order.
     pub phone_types: Vec<String>,
-    /// The immutable key of the job or offer custom field holding the employment type.
+    /// The immutable key of the job or offer custom field holding the employment type
+    /// (default `employment_type`).
     pub employment_type_field: Option<String>,
     /// Its values the common spellings do not cover.
     pub employment_types: EmploymentTypes,
@@ -56,7 +57,10 @@ pub(crate) fn read(
                 .map(String::from)
                 .to_vec()
         }),
-        employment_type_field: raw.employment_type_field,
+        employment_type_field: Some(
+            raw.employment_type_field
+                .unwrap_or_else(|| "employment_type".to_owned()),
+        ),
         employment_types: raw.employment_types,
     })
 }

@@ -16,3 +16,8 @@ pub fn adapter(
         kind: SourceKind::Lever,
     })
 }
+
+/// The kind's documented example and sandbox source, once its adapter is in.
+pub fn examples() -> Option<&'static dyn crate::sources::Example> {
+    None
+}

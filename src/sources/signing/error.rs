@@ -43,6 +43,13 @@ pub enum AuthError {
     /// service of the same issuer must not be replayed here.
     #[error("token audience is not accepted")]
     WrongAudience,
+    /// A signed request seen before (its signed token or delivery id was already used with
+    /// another body): a replay.
+    #[error("this signed request was already received with another body")]
+    Replayed,
+    /// A vendor's signed timestamp is older or newer than the tolerance.
+    #[error("the signed timestamp is outside the accepted window")]
+    TimestampOutOfWindow,
     /// The JWT names a `kid` the key set does not hold.
     #[error("token signing key is unknown")]
     UnknownKey,
@@ -68,6 +75,8 @@ impl AuthError {
             AuthError::WrongIssuer => "wrong_issuer",
             AuthError::WrongAudience => "wrong_audience",
             AuthError::UnknownKey => "unknown_key",
+            AuthError::Replayed => "replay",
+            AuthError::TimestampOutOfWindow => "stale_timestamp",
             AuthError::KeysUnavailable => "jwks_unavailable",
         }
     }

@@ -18,6 +18,32 @@ pub fn hmac_key(key: &[u8]) -> HmacSha256 {
     <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length")
 }
 
+/// Whether `signature` is the HMAC-SHA256 under `key` of `parts` joined, compared in constant
+/// time. Vendors sign the body alone, or the body with a timestamp, a method or a URI.
+pub fn verify_mac(key: &HmacSha256, parts: &[&[u8]], signature: &[u8]) -> Result<(), AuthError> {
+    let mut mac = key.clone();
+    for p in parts {
+        mac.update(p);
+    }
+    mac.verify_slice(signature)
+        .map_err(|_| AuthError::BadSignature)
+}
+
+/// A hex signature's bytes (either case).
+pub fn decode_hex(s: &str) -> Result<Vec<u8>, AuthError> {
+    hex::decode(s.trim()).map_err(|_| AuthError::BadSignature)
+}
+
+/// A base64 signature's bytes, in the standard or the URL-safe alphabet, padded or not.
+pub fn decode_base64(s: &str) -> Result<Vec<u8>, AuthError> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let s = s.trim();
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(s).ok())
+        .ok_or(AuthError::BadSignature)
+}
+
 /// HMAC-SHA256 of the body in a configured header.
 pub struct HeaderHmac {
     header: HeaderName,

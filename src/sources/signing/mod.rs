@@ -17,7 +17,7 @@ mod tests;
 pub use bearer::StaticToken;
 pub use error::{AuthError, Verified};
 pub use headers::{bearer_token, header_str, unix_seconds};
-pub use hmac::{HeaderHmac, HmacSha256, hmac_key};
+pub use hmac::{HeaderHmac, HmacSha256, decode_base64, decode_hex, hmac_key, verify_mac};
 pub use jwks::{JwksCache, JwksKey, JwksLookupError, REFRESH_INTERVAL, UNKNOWN_KID_INTERVAL};
 pub use jwt::{JWT_LEEWAY, JwtVerifier};
 pub use standard_webhooks::{StandardWebhooks, TIMESTAMP_TOLERANCE};
