@@ -21,8 +21,8 @@ pub async fn send(
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
     let examples = sources::examples();
-    let Some((kind, example)) = SourceKind::parse(kind)
-        .and_then(|k| examples.iter().find(|(e, _)| *e == k).copied())
+    let Some((kind, example)) =
+        SourceKind::parse(kind).and_then(|k| examples.iter().find(|(e, _)| *e == k).copied())
     else {
         let known: Vec<&str> = examples.iter().map(|(k, _)| k.as_str()).collect();
         anyhow::bail!(

@@ -163,8 +163,8 @@ async fn a_hire_without_a_name_or_contact_points_at_greenhouse_fields() {
 #[tokio::test]
 async fn an_unknown_employment_label_is_named() {
     let mut v: Value = serde_json::from_str(EXAMPLE).unwrap();
-    v.pointer_mut("/payload/application/jobs/0/custom_fields/employment_type/value")
-        .map(|x| *x = json!("Zero hours"));
+    *v.pointer_mut("/payload/application/jobs/0/custom_fields/employment_type/value")
+        .unwrap() = json!("Zero hours");
     let body = serde_json::to_vec(&v).unwrap();
     let Err(Rejection::Unmappable(errors)) = decode(&signed(&body, "d-4"), &body).await else {
         panic!("expected a mapping error");
