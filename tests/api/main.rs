@@ -11,3 +11,4 @@ mod intake;
 mod kill_loop;
 mod openapi;
 mod store;
+mod vendors;

@@ -1,0 +1,1 @@
+//! ashby: written with its adapter.

@@ -1,0 +1,1 @@
+//! bamboohr: written with its adapter.

@@ -1,0 +1,1 @@
+//! hubspot: written with its adapter.

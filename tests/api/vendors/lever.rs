@@ -1,0 +1,1 @@
+//! lever: written with its adapter.

@@ -1,0 +1,1 @@
+//! merge: written with its adapter.

@@ -1,0 +1,1 @@
+//! salesforce: written with its adapter.

@@ -1,0 +1,1 @@
+//! workable: written with its adapter.
