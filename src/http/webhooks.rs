@@ -54,6 +54,9 @@ pub async fn receive(
                 reason = e.reason(),
                 "webhook authentication failed"
             );
+        } else {
+            // What was wrong, not the body: it may hold personal data.
+            tracing::info!(source = name, reason = r.reason(), error = %r, "webhook refused");
         }
         Problem::from(r)
     })?;

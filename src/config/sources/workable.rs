@@ -11,6 +11,11 @@ use super::generic::SignatureEncoding;
 use super::vendor::{self, EmploymentTypes};
 use crate::config::error::{ConfigError, extraction, invalid};
 
+/// Where an employee's email is read, in order, when `email_fields` is not given: the
+/// personal address before the work one (a new hire may have no work address yet, or one
+/// they do not read yet), then a single `email`.
+const DEFAULT_EMAIL_FIELDS: [&str; 3] = ["personal_email", "work_email", "email"];
+
 #[derive(Debug, Clone)]
 pub struct WorkableSource {
     /// The account's API token, or the OAuth app's client secret: what Workable signs with.
@@ -21,6 +26,16 @@ pub struct WorkableSource {
     /// How `X-Workable-Signature` is encoded.
     pub signature_encoding: SignatureEncoding,
     pub employment_types: EmploymentTypes,
+    /// The fields of an employee's `data` the email is read from, in order (each a string,
+    /// or a list of strings or of `{value, is_primary}`).
+    pub email_fields: Vec<String>,
+}
+
+impl WorkableSource {
+    /// `email_fields` when not configured: `personal_email`, `work_email`, `email`.
+    pub fn default_email_fields() -> Vec<String> {
+        DEFAULT_EMAIL_FIELDS.map(String::from).to_vec()
+    }
 }
 
 #[derive(Deserialize)]
@@ -34,6 +49,7 @@ struct Raw {
     signature_encoding: Option<SignatureEncoding>,
     #[serde(default)]
     employment_types: EmploymentTypes,
+    email_fields: Option<Vec<String>>,
 }
 
 pub(crate) fn read(
@@ -47,11 +63,25 @@ pub(crate) fn read(
     if hired_stage.trim().is_empty() {
         return Err(invalid(format!("{base}.hired_stage"), "must not be empty"));
     }
+    let email_fields = match raw.email_fields {
+        None => WorkableSource::default_email_fields(),
+        Some(fields) => {
+            let fields: Vec<String> = fields.iter().map(|f| f.trim().to_owned()).collect();
+            if fields.is_empty() || fields.iter().any(|f| f.is_empty() || f.contains('/')) {
+                return Err(invalid(
+                    format!("{base}.email_fields"),
+                    "must list one or more field names of Workable's data (personal_email, work_email, email)",
+                ));
+            }
+            fields
+        }
+    };
     Ok(WorkableSource {
         secret: vendor::signing_secret(base, raw.secret, raw.secret_file)?,
         phone_region: vendor::region(base, raw.phone_region)?,
         hired_stage: hired_stage.trim().to_owned(),
         signature_encoding: raw.signature_encoding.unwrap_or_default(),
         employment_types: raw.employment_types,
+        email_fields,
     })
 }
