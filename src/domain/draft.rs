@@ -24,6 +24,9 @@ impl Draft {
         let mut root = Map::new();
         root.insert("event_id".into(), Value::String(event_id.to_owned()));
         root.insert("type".into(), Value::String(event_type.to_owned()));
+        // Present even when no person field is found, so that what is missing is reported
+        // field by field at the vendor's fields rather than as a missing `/person`.
+        root.insert("person".into(), Value::Object(Map::new()));
         Self {
             root,
             origins: BTreeMap::new(),

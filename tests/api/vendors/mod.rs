@@ -61,7 +61,12 @@ impl VendorApp {
 
     /// The webhook URL of the source.
     pub fn url(&self) -> Url {
-        Url::parse(&self.app.url(&format!("/v1/webhooks/{}", self.kind.as_str()))).unwrap()
+        Url::parse(
+            &self
+                .app
+                .url(&format!("/v1/webhooks/{}", self.kind.as_str())),
+        )
+        .unwrap()
     }
 
     /// The kind's example, signed with the sandbox secret now.
@@ -79,7 +84,9 @@ impl VendorApp {
         for (k, v) in &s.headers {
             headers.push((k.as_str(), v.clone()));
         }
-        self.app.post_raw(self.kind.as_str(), &s.body, &headers).await
+        self.app
+            .post_raw(self.kind.as_str(), &s.body, &headers)
+            .await
     }
 
     /// The `event_id` of an answer (JSON `event_id`, or for a batch the first event's).
