@@ -149,8 +149,8 @@ impl Adapter for Workable {
         let item = match classify(&body, &self.cfg.hired_stage)? {
             Event::Hire { key } => {
                 let key = given_key.unwrap_or(key);
-                let hire =
-                    map(&body, &key, &self.cfg, &self.phone_region).map_err(Rejection::Unmappable)?;
+                let hire = map(&body, &key, &self.cfg, &self.phone_region)
+                    .map_err(Rejection::Unmappable)?;
                 Item {
                     dedupe_key: key,
                     // The hire, not the bytes: a replay is rebuilt from the resource's current
@@ -311,7 +311,13 @@ struct Contact<'a> {
 /// The non-blank strings of a contact field, however Workable shapes it: a string; a list of
 /// strings; `{value, is_primary}` or a list of them, whose value is the string or an object
 /// holding it (`{phone, phone_type}`, `{email}`).
-fn contacts<'a>(v: &'a Value, at: String, primary: bool, mobile: bool, depth: u8) -> Vec<Contact<'a>> {
+fn contacts<'a>(
+    v: &'a Value,
+    at: String,
+    primary: bool,
+    mobile: bool,
+    depth: u8,
+) -> Vec<Contact<'a>> {
     match v {
         Value::String(s) if !s.trim().is_empty() => vec![Contact {
             value: s,
@@ -392,8 +398,11 @@ pub fn map(
     match s("/name") {
         Some(full) if !employee && blank(s("/firstname")) && blank(s("/lastname")) => {
             let (first, last) = split_name(full);
-            d.set("/person/first_name", first, "/data/name")
-                .set("/person/last_name", last, "/data/name");
+            d.set("/person/first_name", first, "/data/name").set(
+                "/person/last_name",
+                last,
+                "/data/name",
+            );
         }
         _ => {
             d.set("/person/first_name", s("/firstname"), "/data/firstname")
@@ -453,7 +462,10 @@ pub fn map(
     let (label, at) = if employee {
         text(data.get("employment_type"), "/data/employment_type")
     } else {
-        text(data.pointer("/job/employment_type"), "/data/job/employment_type")
+        text(
+            data.pointer("/job/employment_type"),
+            "/data/job/employment_type",
+        )
     };
     if let Some(label) = label.map(str::trim).filter(|l| !l.is_empty()) {
         let bare = label
@@ -479,8 +491,12 @@ pub fn map(
 
     // Attributes, for rules.
     if employee {
-        d.attribute("employee_number", s("/employee_number"), "/data/employee_number")
-            .attribute("legal_entity", s("/legal_entity"), "/data/legal_entity");
+        d.attribute(
+            "employee_number",
+            s("/employee_number"),
+            "/data/employee_number",
+        )
+        .attribute("legal_entity", s("/legal_entity"), "/data/legal_entity");
     } else {
         d.attribute("job_shortcode", s("/job/shortcode"), "/data/job/shortcode")
             .attribute(
