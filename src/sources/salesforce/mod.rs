@@ -190,6 +190,10 @@ fn parse_xml(text: &str) -> Result<Document<'_>, Rejection> {
         roxmltree::Error::NodesLimitReached => Rejection::Malformed(format!(
             "the XML has more than {NODES_LIMIT} nodes; an Outbound Message has far fewer"
         )),
+        roxmltree::Error::UnexpectedEndOfStream | roxmltree::Error::UnclosedRootNode => Rejection::Malformed(format!(
+            "the body is not well-formed XML: it ends (at byte {}) before its root element closes",
+            text.len()
+        )),
         e => Rejection::Malformed(format!("the body is not well-formed XML: {e}")),
     })
 }
@@ -199,9 +203,10 @@ fn envelope_notifications<'a, 'i>(doc: &'a Document<'i>) -> Result<Node<'a, 'i>,
     let not_ours =
         |what: &str| Rejection::Malformed(format!("not a Salesforce Outbound Message: {what}"));
     let env = doc.root_element();
-    let soap = env.tag_name().namespace().filter(|ns| {
-        env.tag_name().name() == "Envelope" && (*ns == SOAP11_NS || *ns == SOAP12_NS)
-    });
+    let soap = env
+        .tag_name()
+        .namespace()
+        .filter(|ns| env.tag_name().name() == "Envelope" && (*ns == SOAP11_NS || *ns == SOAP12_NS));
     let Some(soap) = soap else {
         return Err(not_ours(&format!(
             "the root element is {}, not a SOAP Envelope ({SOAP11_NS})",
@@ -310,7 +315,10 @@ impl Notification {
 }
 
 /// The notifications of a `notifications` element: 1 to 100, each with an id and an sObject.
-fn read_notifications(notifications: Node<'_, '_>, text: &str) -> Result<Vec<Notification>, Rejection> {
+fn read_notifications(
+    notifications: Node<'_, '_>,
+    text: &str,
+) -> Result<Vec<Notification>, Rejection> {
     let elements: Vec<Node<'_, '_>> = notifications
         .children()
         .filter(|c| c.is_element() && c.has_tag_name((OUTBOUND_NS, "Notification")))
@@ -436,7 +444,23 @@ pub fn map(
             d.attribute(&field.name, Some(v), &n.pointer(&field.name));
         }
     }
-    d.finish(phone_region)
+    // A hire with no person fields at all is the sObject's problem, not a canonical field's.
+    let object = n.pointer("");
+    d.finish(phone_region).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| {
+                if e.pointer.starts_with(&object) {
+                    e
+                } else {
+                    FieldError::new(
+                        object.clone(),
+                        format!("{} {}: none of its fields holds it", e.pointer, e.message),
+                    )
+                }
+            })
+            .collect()
+    })
 }
 
 /// What tells a redelivery of a notification from a conflicting reuse of its id: the org, the
@@ -560,10 +584,12 @@ impl Example for Examples {
 
     /// A source of the sandbox's org, reading the example's custom fields too.
     fn sandbox(&self, secret: &str, _api: &Url) -> SandboxSource {
-        let mut fields = crate::config::SalesforceFields::default();
-        fields.employment_type = vec!["Employment_Type__c".to_owned()];
-        fields.start_date = vec!["Start_Date__c".to_owned()];
-        fields.manager_email = vec!["ReportsTo_Email__c".to_owned()];
+        let fields = crate::config::SalesforceFields {
+            employment_type: vec!["Employment_Type__c".to_owned()],
+            start_date: vec!["Start_Date__c".to_owned()],
+            manager_email: vec!["ReportsTo_Email__c".to_owned()],
+            ..Default::default()
+        };
         SandboxSource {
             config: SourceConfig::Salesforce(SalesforceSource {
                 organization_id: secret.to_owned(),
