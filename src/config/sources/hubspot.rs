@@ -20,9 +20,10 @@ pub struct HubspotSource {
     pub hire_when: HireWhen,
     /// Also accept v1 signatures (older CRM webhooks).
     pub allow_v1: bool,
-    /// The public URL HubSpot posts to, up to the path (`https://hooks.example.com`): v3
-    /// signatures cover the full URI. Unset: taken from `X-Forwarded-Proto` (default `https`)
-    /// and `X-Forwarded-Host` or `Host`.
+    /// The public URL HubSpot posts to, up to the path (`https://hooks.example.com`, or with
+    /// the path prefix an ingress strips): v3 signatures cover the full URI. Unset: the scheme
+    /// of `X-Forwarded-Proto`, else the request's own (`http`: hirebridge serves plain HTTP),
+    /// and the host of `X-Forwarded-Host`, else `Host`.
     pub public_url: Option<Url>,
     pub timestamp_tolerance_s: u64,
     /// HubSpot's API (a private app's token, bearer).
