@@ -7,7 +7,7 @@ use figment::Figment;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::vendor::{self, ApiDefaults, RawApi, SourceApi};
+use super::vendor::{self, ApiDefaults, EmploymentTypes, RawApi, SourceApi};
 use crate::config::error::{ConfigError, extraction, invalid};
 
 #[derive(Debug, Clone)]
@@ -19,6 +19,13 @@ pub struct LeverSource {
     pub api: SourceApi,
     /// How far `triggeredAt` may be from now.
     pub timestamp_tolerance_s: u64,
+    /// The posting's `categories.commitment` labels, mapped to employment types (on top of
+    /// the common spellings).
+    pub employment_types: EmploymentTypes,
+    /// Whether the fetched opportunity must be archived (Lever archives a hired candidate's
+    /// opportunity with a "hired" reason) for the event to be a hire. Default true: the
+    /// webhook's data is unsigned, so an opportunity that was never closed is not hired.
+    pub require_archived: bool,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +37,9 @@ struct Raw {
     phone_region: Option<String>,
     api: Option<RawApi>,
     timestamp_tolerance_s: Option<u64>,
+    #[serde(default)]
+    employment_types: EmploymentTypes,
+    require_archived: Option<bool>,
 }
 
 const API: ApiDefaults = ApiDefaults {
@@ -52,5 +62,7 @@ pub(crate) fn read(fig: &Figment, base: &str, path: &[String]) -> Result<LeverSo
         phone_region: vendor::region(base, raw.phone_region)?,
         api: vendor::api(base, api, &API)?,
         timestamp_tolerance_s: raw.timestamp_tolerance_s.unwrap_or(300),
+        employment_types: raw.employment_types,
+        require_archived: raw.require_archived.unwrap_or(true),
     })
 }
