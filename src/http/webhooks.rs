@@ -76,6 +76,7 @@ pub async fn receive(
     let results = join_all(events.into_iter().map(|e| state.intake.submit(e))).await;
     let mut outcomes = Vec::with_capacity(results.len());
     let mut woke = false;
+    let mut conflicts = 0;
     for ((ignored, matches), result) in items.into_iter().zip(results) {
         let (outcome, label) = match result.map_err(Problem::from)? {
             IntakeOutcome::Accepted { event_id } if ignored => {
@@ -92,7 +93,7 @@ pub async fn receive(
                 (ItemOutcome::Duplicate { event_id }, "duplicate")
             }
             IntakeOutcome::Conflict { event_id } => {
-                rejected(name, "conflict");
+                conflicts += 1;
                 outcomes.push(ItemOutcome::Conflict { event_id });
                 continue;
             }
@@ -105,7 +106,18 @@ pub async fn receive(
         w.notify_one();
     }
     let status = |s: u16| StatusCode::from_u16(s).unwrap_or(StatusCode::OK);
-    match source.respond(&outcomes)? {
+    // A conflict is counted by what the source makes of it: a `conflict` (409, or one entry
+    // of a batch's answer), or the refusal it answers instead (Lever: a replayed token).
+    let reply = source.respond(&outcomes).inspect_err(|r| {
+        rejected(name, r.reason());
+        tracing::info!(source = name, reason = r.reason(), error = %r, "webhook refused");
+    });
+    if reply.is_ok() {
+        for _ in 0..conflicts {
+            rejected(name, "conflict");
+        }
+    }
+    match reply? {
         Reply::Json { status: s, body } => Ok((status(s), Json(body)).into_response()),
         Reply::Xml { status: s, body } => Ok((
             status(s),

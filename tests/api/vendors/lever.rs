@@ -184,7 +184,7 @@ async fn a_reused_token_with_other_data_is_a_replay(b: Backend) {
     let metrics = v.app.metrics().await;
     assert!(
         metrics.contains(
-            "hirebridge_events_total{source=\"lever\",outcome=\"rejected\",reason=\"conflict\"}"
+            "hirebridge_events_total{source=\"lever\",outcome=\"rejected\",reason=\"replay\"}"
         ),
         "{metrics}"
     );
