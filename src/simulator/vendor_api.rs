@@ -27,6 +27,8 @@ pub struct VendorRequest {
     pub query: String,
     /// The `Authorization` header, when sent (tests check how credentials are sent).
     pub authorization: Option<String>,
+    /// Merge's `X-Account-Token`, when sent.
+    pub account_token: Option<String>,
     pub body: Option<Value>,
     pub status: u16,
 }
@@ -129,6 +131,11 @@ async fn handle(State(api): State<VendorApi>, req: Request) -> Response {
         authorization: parts
             .headers
             .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        account_token: parts
+            .headers
+            .get("x-account-token")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         body: serde_json::from_slice(&bytes).ok(),

@@ -77,6 +77,10 @@ async fn the_documented_hire_is_fetched_and_reaches_connecteam(b: Backend) {
         calls[0].authorization.as_deref(),
         Some("Bearer sandbox-merge-api-key")
     );
+    assert_eq!(
+        calls[0].account_token.as_deref(),
+        Some("sandbox-merge-account-token")
+    );
     // A redelivery is a duplicate: nothing fetched or sent again.
     let before = v.app.sim().requests().len();
     let r = v.post(&v.example()).await;
