@@ -8,6 +8,8 @@ pub mod ashby;
 pub mod bamboohr;
 mod body;
 pub mod example;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod generic;
 pub mod greenhouse;
 pub mod hubspot;
@@ -39,7 +41,7 @@ pub enum RegistryError {
     /// A kind this version cannot receive yet: refused at start rather than answering its
     /// vendor with errors.
     #[error(
-        "sources.{name}: kind {} is not supported by this version of hirebridge (supported: generic)",
+        "sources.{name}: kind {} is not supported by this version of hirebridge",
         .kind.as_str()
     )]
     Unsupported { name: String, kind: SourceKind },
@@ -76,19 +78,27 @@ pub fn registry(cfg: &Config, http: &reqwest::Client) -> Result<Registry, Regist
     let mut out = Registry::new();
     for (name, source) in &cfg.sources {
         let region = cfg.phone_region_for(name);
-        let http = http.clone();
-        let adapter: Arc<dyn Adapter> = match source {
-            SourceConfig::Generic(c) => Arc::new(generic::Generic::new(name, c, region, http)),
-            SourceConfig::Greenhouse(c) => greenhouse::adapter(name, c, region, http)?,
-            SourceConfig::Ashby(c) => ashby::adapter(name, c, region, http)?,
-            SourceConfig::Workable(c) => workable::adapter(name, c, region, http)?,
-            SourceConfig::Merge(c) => merge::adapter(name, c, region, http)?,
-            SourceConfig::Bamboohr(c) => bamboohr::adapter(name, c, region, http)?,
-            SourceConfig::Lever(c) => lever::adapter(name, c, region, http)?,
-            SourceConfig::Hubspot(c) => hubspot::adapter(name, c, region, http)?,
-            SourceConfig::Salesforce(c) => salesforce::adapter(name, c, region, http)?,
-        };
-        out.insert(name.clone(), adapter);
+        out.insert(name.clone(), adapter(name, source, region, http.clone())?);
     }
     Ok(out)
+}
+
+/// The adapter of one source, named `name`, reading numbers in `region`.
+pub fn adapter(
+    name: &str,
+    source: &SourceConfig,
+    region: &str,
+    http: reqwest::Client,
+) -> Result<Arc<dyn Adapter>, RegistryError> {
+    Ok(match source {
+        SourceConfig::Generic(c) => Arc::new(generic::Generic::new(name, c, region, http)),
+        SourceConfig::Greenhouse(c) => greenhouse::adapter(name, c, region, http)?,
+        SourceConfig::Ashby(c) => ashby::adapter(name, c, region, http)?,
+        SourceConfig::Workable(c) => workable::adapter(name, c, region, http)?,
+        SourceConfig::Merge(c) => merge::adapter(name, c, region, http)?,
+        SourceConfig::Bamboohr(c) => bamboohr::adapter(name, c, region, http)?,
+        SourceConfig::Lever(c) => lever::adapter(name, c, region, http)?,
+        SourceConfig::Hubspot(c) => hubspot::adapter(name, c, region, http)?,
+        SourceConfig::Salesforce(c) => salesforce::adapter(name, c, region, http)?,
+    })
 }

@@ -25,8 +25,14 @@ pub fn verify_mac(key: &HmacSha256, parts: &[&[u8]], signature: &[u8]) -> Result
     for p in parts {
         mac.update(p);
     }
-    mac.verify_slice(signature)
-        .map_err(|_| AuthError::BadSignature)
+    let verified = mac
+        .verify_slice(signature)
+        .map_err(|_| AuthError::BadSignature);
+    // Fuzz builds reach the parsers behind the signature (`sources::fuzzing`).
+    if cfg!(fuzzing) {
+        return Ok(());
+    }
+    verified
 }
 
 /// A hex signature's bytes (either case).
