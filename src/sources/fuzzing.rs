@@ -18,7 +18,7 @@ struct Kind {
     uri: axum::http::Uri,
 }
 
-fn kind(k: SourceKind) -> &'static Kind {
+fn kind_for(k: SourceKind) -> &'static Kind {
     static KINDS: OnceLock<Vec<(SourceKind, Kind)>> = OnceLock::new();
     let all = KINDS.get_or_init(|| {
         let api = Url::parse("http://127.0.0.1:9/api").expect("a URL");
@@ -78,7 +78,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 /// Decode `body` as a webhook to the sandbox source of `k`; for a fetch, map the request
 /// against `body` read as the API's answer too.
 pub fn decode(k: SourceKind, body: &[u8]) {
-    let kind = kind(k);
+    let kind = kind_for(k);
     let req = WebhookRequest {
         method: &axum::http::Method::POST,
         uri: &kind.uri,
@@ -91,7 +91,7 @@ pub fn decode(k: SourceKind, body: &[u8]) {
 
 /// Map `answer` (read as JSON) as the vendor API's answer to the example's fetch request.
 pub fn map_fetched(k: SourceKind, answer: &[u8]) {
-    let kind = kind(k);
+    let kind = kind_for(k);
     let Some(fetcher) = kind.adapter.fetcher() else {
         return;
     };
@@ -105,7 +105,7 @@ pub fn map_fetched(k: SourceKind, answer: &[u8]) {
             .into_iter()
             .map(|(k, ex)| {
                 let signed = ex.example(&sandbox_secret(k), &url, SystemTime::now());
-                let kind = kind(k);
+                let kind = kind_for(k);
                 let req = WebhookRequest {
                     method: &axum::http::Method::POST,
                     uri: &kind.uri,

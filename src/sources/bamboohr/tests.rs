@@ -162,7 +162,7 @@ fn the_documented_employee_maps_field_by_field() {
         h.person.email.unwrap().as_str(),
         "cabbott@efficientoffice.com"
     );
-    assert_eq!(h.person.phone.unwrap().as_str(), "+15125550142");
+    assert_eq!(h.person.phone.unwrap().as_str(), "+15125550143");
     assert_eq!(h.person.external_id.as_deref(), Some("67890"));
     assert_eq!(h.job.title.as_deref(), Some("Forklift Driver"));
     assert_eq!(h.job.department.as_deref(), Some("Warehouse"));

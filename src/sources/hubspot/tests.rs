@@ -474,7 +474,7 @@ fn the_documented_contact_maps_field_by_field() {
     assert_eq!(h.person.last_name, "Cooper");
     assert_eq!(h.person.email.unwrap().as_str(), "bcooper@biglytics.net");
     // The mobile number before the office one.
-    assert_eq!(h.person.phone.unwrap().as_str(), "+15125550142");
+    assert_eq!(h.person.phone.unwrap().as_str(), "+15125550145");
     assert_eq!(h.person.external_id.as_deref(), Some("512"));
     assert_eq!(h.job.title.as_deref(), Some("Forklift Driver"));
     assert_eq!(h.attributes["company"], "Biglytics");

@@ -300,7 +300,7 @@ fn the_documented_opportunity_maps_field_by_field() {
     assert_eq!(h.person.last_name, "Smith");
     assert_eq!(h.person.email.unwrap().as_str(), "shane@exampleq3.com");
     // The mobile entry, not the first.
-    assert_eq!(h.person.phone.unwrap().as_str(), "+15125550142");
+    assert_eq!(h.person.phone.unwrap().as_str(), "+15125550144");
     assert_eq!(
         h.person.external_id.as_deref(),
         Some("7f23e772-f2cf-4ba6-8ec2-2a9b1c8c6b4c")

@@ -142,7 +142,7 @@ async fn the_documented_message_maps_field_by_field() {
         "maria.garcia@example.com"
     );
     // MobilePhone before Phone; read with the US region.
-    assert_eq!(h.person.phone.as_ref().unwrap().as_str(), "+15125550142");
+    assert_eq!(h.person.phone.as_ref().unwrap().as_str(), "+15125550146");
     assert_eq!(h.person.external_id.as_deref(), Some("003000000000001AAA"));
     assert_eq!(h.job.title.as_deref(), Some("Forklift Driver"));
     assert_eq!(h.job.department.as_deref(), Some("Warehouse"));

@@ -111,7 +111,7 @@ async fn a_candidate_moved_into_the_hired_stage_is_a_hire() {
         h.person.email.unwrap().as_str(),
         "lakita.marrero@example.com"
     );
-    assert_eq!(h.person.phone.unwrap().as_str(), "+15125550142");
+    assert_eq!(h.person.phone.unwrap().as_str(), "+15125550147");
     // The job's title, not the candidate's headline.
     assert_eq!(h.job.title.as_deref(), Some("Forklift Driver"));
     assert_eq!(h.attributes["job_shortcode"], "GROOV005");

@@ -126,7 +126,7 @@ async fn an_employee_who_cannot_be_a_hire_fails_with_the_field(b: Backend) {
         .await;
     assert_eq!(r.status(), 200);
     let ev = v.delivered(&id).await;
-    assert_eq!(ev["hire"]["person"]["phone"], "+15125550142");
+    assert_eq!(ev["hire"]["person"]["phone"], "+15125550143");
     v.app.stop().await;
 }
 

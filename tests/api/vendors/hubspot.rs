@@ -60,7 +60,7 @@ async fn the_documented_hire_is_fetched_and_reaches_connecteam(b: Backend) {
     assert_eq!(ev["hire"]["person"]["first_name"], "Bryan");
     assert_eq!(ev["hire"]["person"]["last_name"], "Cooper");
     assert_eq!(ev["hire"]["person"]["email"], "bcooper@biglytics.net");
-    assert_eq!(ev["hire"]["person"]["phone"], "+15125550142");
+    assert_eq!(ev["hire"]["person"]["phone"], "+15125550145");
     assert_eq!(ev["hire"]["person"]["external_id"], "512");
     assert_eq!(ev["hire"]["job"]["title"], "Forklift Driver");
     assert_eq!(ev["hire"]["attributes"]["company"], "Biglytics");
@@ -174,7 +174,7 @@ async fn a_contact_who_cannot_be_a_hire_fails_with_the_property(b: Backend) {
         .await;
     assert_eq!(r.status(), 200);
     let ev = v.delivered(&id).await;
-    assert_eq!(ev["hire"]["person"]["phone"], "+15125550142");
+    assert_eq!(ev["hire"]["person"]["phone"], "+15125550145");
     assert!(ev["hire"]["person"]["email"].is_null());
     v.app.stop().await;
 }

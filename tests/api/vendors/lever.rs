@@ -54,7 +54,7 @@ async fn the_documented_hire_is_fetched_and_reaches_connecteam(b: Backend) {
     assert_eq!(hire["person"]["first_name"], "Shane");
     assert_eq!(hire["person"]["last_name"], "Smith");
     assert_eq!(hire["person"]["email"], "shane@exampleq3.com");
-    assert_eq!(hire["person"]["phone"], "+15125550142");
+    assert_eq!(hire["person"]["phone"], "+15125550144");
     assert_eq!(
         hire["person"]["external_id"],
         "7f23e772-f2cf-4ba6-8ec2-2a9b1c8c6b4c"

@@ -63,7 +63,7 @@ async fn a_candidate_hired_reaches_connecteam_and_other_moves_are_ignored(b: Bac
     assert_eq!(r.status(), 200);
     let id = VendorApp::event_id_of(r).await;
     let ev = v.delivered(&id).await;
-    assert_eq!(ev["hire"]["person"]["phone"], "+15125550142");
+    assert_eq!(ev["hire"]["person"]["phone"], "+15125550147");
     assert_eq!(ev["hire"]["job"]["title"], "Forklift Driver");
     assert_reached_connecteam(&v.app, &ev);
     v.app.stop().await;
