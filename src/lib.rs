@@ -16,6 +16,8 @@ pub mod config;
 pub mod connecteam;
 pub mod delivery;
 pub mod domain;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod http;
 pub mod intake;
 pub mod remote;

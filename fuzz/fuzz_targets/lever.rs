@@ -2,7 +2,7 @@
 #![no_main]
 
 use hirebridge::config::SourceKind;
-use hirebridge::sources::fuzzing;
+use hirebridge::fuzzing;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,6 +2,7 @@
 //! system's scheme, decodes it into the events it carries, and says how the sender wants to
 //! be answered once they are stored.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use std::sync::Arc;
@@ -204,4 +205,19 @@ pub fn json_reply(outcomes: &[ItemOutcome]) -> Result<Reply, Rejection> {
             }
         }
     })
+}
+
+/// The configured sources by name.
+pub type Registry = BTreeMap<String, Arc<dyn Adapter>>;
+
+/// Why the sources could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A kind this version cannot receive yet: refused at start rather than answering its
+    /// vendor with errors.
+    #[error(
+        "sources.{name}: kind {} is not supported by this version of hirebridge",
+        .kind.as_str()
+    )]
+    Unsupported { name: String, kind: SourceKind },
 }

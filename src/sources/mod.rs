@@ -8,8 +8,6 @@ pub mod ashby;
 pub mod bamboohr;
 mod body;
 pub mod example;
-#[cfg(fuzzing)]
-pub mod fuzzing;
 pub mod generic;
 pub mod greenhouse;
 pub mod hubspot;
@@ -20,32 +18,17 @@ pub mod salesforce;
 pub mod signing;
 pub mod workable;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::{Config, SourceConfig, SourceKind};
 
 pub use adapter::{
-    Adapter, Content, Decoded, Item, ItemOutcome, Rejection, Reply, WebhookRequest, json_reply,
+    Adapter, Content, Decoded, Item, ItemOutcome, Registry, RegistryError, Rejection, Reply,
+    WebhookRequest, json_reply,
 };
 pub use body::{fingerprint, parse_json, require_json};
 pub use example::{Example, SandboxSource, SignedExample};
 pub use idempotency::{IDEMPOTENCY_KEY_MAX, id_header, idempotency_key};
-
-/// The configured sources by name.
-pub type Registry = BTreeMap<String, Arc<dyn Adapter>>;
-
-/// Why the sources could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// A kind this version cannot receive yet: refused at start rather than answering its
-    /// vendor with errors.
-    #[error(
-        "sources.{name}: kind {} is not supported by this version of hirebridge",
-        .kind.as_str()
-    )]
-    Unsupported { name: String, kind: SourceKind },
-}
 
 /// The vendor kinds with a documented example hire to send and a sandbox source.
 pub fn examples() -> Vec<(SourceKind, &'static dyn Example)> {

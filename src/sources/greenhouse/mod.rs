@@ -31,7 +31,7 @@ use crate::config::{GreenhouseSource, SourceConfig, SourceKind};
 use crate::domain::draft::{Draft, employment_type};
 use crate::domain::hire::HIRE_CREATED;
 use crate::domain::{FieldError, Hire};
-use crate::sources::RegistryError;
+use crate::sources::adapter::RegistryError;
 use crate::sources::adapter::{
     Adapter, Content, Decoded, Item, ItemOutcome, Rejection, Reply, WebhookRequest, json_reply,
 };

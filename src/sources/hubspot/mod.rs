@@ -52,7 +52,7 @@ use crate::domain::draft::Draft;
 use crate::domain::hire::HIRE_CREATED;
 use crate::domain::{FieldError, Hire};
 use crate::remote::{ApiAuth, ApiError, ApiReply, Fetcher, Gate, JsonApi};
-use crate::sources::RegistryError;
+use crate::sources::adapter::RegistryError;
 use crate::sources::adapter::{
     Adapter, Content, Decoded, Item, ItemOutcome, Rejection, Reply, WebhookRequest,
 };

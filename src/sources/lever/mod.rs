@@ -46,7 +46,7 @@ use crate::domain::draft::{Draft, employment_type, split_name};
 use crate::domain::hire::HIRE_CREATED;
 use crate::domain::{FieldError, Hire};
 use crate::remote::{ApiAuth, ApiError, ApiReply, Fetcher, Gate, JsonApi};
-use crate::sources::RegistryError;
+use crate::sources::adapter::RegistryError;
 use crate::sources::adapter::{
     Adapter, Content, Decoded, Item, ItemOutcome, Rejection, Reply, WebhookRequest, json_reply,
 };
@@ -81,7 +81,7 @@ pub fn adapter(
 }
 
 /// The kind's documented example and sandbox source.
-pub fn examples() -> Option<&'static dyn crate::sources::Example> {
+pub fn examples() -> Option<&'static dyn crate::sources::example::Example> {
     Some(&Examples)
 }
 

@@ -50,7 +50,7 @@ use crate::domain::draft::{Draft, date_part, employment_type, split_name};
 use crate::domain::hire::HIRE_CREATED;
 use crate::domain::{FieldError, Hire};
 use crate::remote::{ApiAuth, ApiError, ApiReply, Fetcher, Gate, JsonApi};
-use crate::sources::RegistryError;
+use crate::sources::adapter::RegistryError;
 use crate::sources::adapter::{Adapter, Content, Decoded, Item, Rejection, WebhookRequest};
 use crate::sources::body::{fingerprint, parse_json, require_json};
 use crate::sources::example::{Example, SandboxSource, SignedExample};

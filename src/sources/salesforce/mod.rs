@@ -53,7 +53,7 @@ use crate::config::{SalesforceSource, SourceConfig, SourceKind};
 use crate::domain::draft::{Draft, date_part, employment_type};
 use crate::domain::hire::{EVENT_ID_MAX_CHARS, HIRE_CREATED};
 use crate::domain::{FieldError, Hire};
-use crate::sources::RegistryError;
+use crate::sources::adapter::RegistryError;
 use crate::sources::adapter::{
     Adapter, Content, Decoded, Item, ItemOutcome, Rejection, Reply, WebhookRequest, json_reply,
 };

@@ -48,7 +48,7 @@ use crate::config::{SignatureEncoding, SourceConfig, SourceKind, WorkableSource}
 use crate::domain::draft::{Draft, date_part, employment_type, split_name};
 use crate::domain::hire::HIRE_CREATED;
 use crate::domain::{FieldError, Hire, PhoneE164};
-use crate::sources::RegistryError;
+use crate::sources::adapter::RegistryError;
 use crate::sources::adapter::{
     Adapter, Content, Decoded, Item, ItemOutcome, Rejection, Reply, WebhookRequest, json_reply,
 };

@@ -1,7 +1,7 @@
 //! Entry points for the fuzz targets (`fuzz/`), built only with `--cfg fuzzing`: a kind's
 //! sandbox source decoding arbitrary bodies behind its example's headers, and its fetch step
 //! mapping arbitrary API answers. Under `cfg(fuzzing)` a MAC is still computed but its
-//! comparison is skipped (see [`super::signing::verify_mac`]), so the fuzzer reaches the parsers
+//! comparison is skipped (see [`crate::sources::signing::verify_mac`]), so the fuzzer reaches the parsers
 //! and mappings behind every verifier.
 
 use std::sync::{Arc, OnceLock};
@@ -9,8 +9,8 @@ use std::time::SystemTime;
 
 use url::Url;
 
-use super::{Adapter, Content, WebhookRequest, adapter, examples, sandbox_secret};
 use crate::config::SourceKind;
+use crate::sources::{Adapter, Content, WebhookRequest, adapter, examples, sandbox_secret};
 
 struct Kind {
     adapter: Arc<dyn Adapter>,
