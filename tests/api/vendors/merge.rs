@@ -129,16 +129,7 @@ async fn without_api_the_webhook_hire_reaches_connecteam(b: Backend) {
 
 async fn a_failing_api_dead_letters_then_replay_completes(b: Backend) {
     let v = VendorApp::start(b, SourceKind::Merge, |c| c.delivery.max_attempts = 3).await;
-    v.api.fail(3, 503, None);
-    let r = v.post(&v.example()).await;
-    assert_eq!(r.status(), 202, "acknowledged before any fetch");
-    let id = VendorApp::event_id_of(r).await;
-    let ev = v.app.wait_status(&id, "failed").await;
-    let op = &ev["operations"][0];
-    assert_eq!(op["kind"], "fetch_person");
-    assert_eq!(op["status"], "dead");
-    assert_eq!(op["attempts"], 3);
-    assert!(op["last_error"].as_str().unwrap().contains("503"), "{op}");
+    let (id, ev) = v.fetch_dead_lettered(202).await;
     assert!(ev["hire"].is_null());
     let payload = ev["payload"]
         .as_str()

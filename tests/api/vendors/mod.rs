@@ -99,6 +99,24 @@ impl VendorApp {
             .to_owned()
     }
 
+    /// With the fake API answering 503 three times (the service started with
+    /// `delivery.max_attempts = 3`), post the example: it is acknowledged with `status` before
+    /// any fetch, and its `fetch_person` step is dead-lettered after three attempts. The event's
+    /// id, and the failed event.
+    pub async fn fetch_dead_lettered(&self, status: u16) -> (String, Value) {
+        self.api.fail(3, 503, None);
+        let r = self.post(&self.example()).await;
+        assert_eq!(r.status(), status, "acknowledged before any fetch");
+        let id = Self::event_id_of(r).await;
+        let ev = self.app.wait_status(&id, "failed").await;
+        let op = &ev["operations"][0];
+        assert_eq!(op["kind"], "fetch_person");
+        assert_eq!(op["status"], "dead");
+        assert_eq!(op["attempts"], 3);
+        assert!(op["last_error"].as_str().unwrap().contains("503"), "{op}");
+        (id, ev)
+    }
+
     /// Wait until the event is done; return it.
     pub async fn delivered(&self, event_id: &str) -> Value {
         self.app.wait_status(event_id, "done").await
