@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::delivery::person;
 use crate::durability::{Proc, free_port, serve, wait_ready};
 use crate::helpers::*;
+use hirebridge::simulator::Simulator;
 
 const HIRES: u32 = 120;
 /// Milliseconds each process is given after it is ready, before it is killed: varied so that
@@ -81,8 +82,36 @@ async fn kill_loop(replicas: usize) {
         "the kills came before delivery was under way ({applied_before_settling} requests)"
     );
 
-    // Let the survivors finish (a killed replica's claims expire after their lease).
-    let deadline = Instant::now() + Duration::from_secs(240);
+    wait_all_done(&http, &running[0].base, &events, Duration::from_secs(240)).await;
+    for r in running {
+        r.kill();
+    }
+
+    let sim = &db.sim;
+    assert_each_write_once(sim, "kill_", HIRES as usize);
+    let read_backs = sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == Method::GET
+                && (r.path.ends_with("/balances") || r.path.ends_with("/assignments"))
+        })
+        .count();
+    println!(
+        "{replicas} replica(s), {kills} kills: {} Connecteam requests, {applied_before_settling} \
+         of them during the kills, {read_backs} read-backs of writes whose answer was lost",
+        sim.requests().len()
+    );
+}
+
+/// Poll `GET /v1/events/{id}` on `base` until every event is `done`; any other end is a failure.
+pub(crate) async fn wait_all_done(
+    http: &reqwest::Client,
+    base: &str,
+    events: &[String],
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
     let mut pending: BTreeSet<&String> = events.iter().collect();
     while !pending.is_empty() {
         assert!(
@@ -93,7 +122,7 @@ async fn kill_loop(replicas: usize) {
         let mut still = BTreeSet::new();
         for id in pending {
             let ev: Value = http
-                .get(format!("{}/v1/events/{id}", running[0].base))
+                .get(format!("{base}/v1/events/{id}"))
                 .bearer_auth(admin_token())
                 .send()
                 .await
@@ -114,27 +143,25 @@ async fn kill_loop(replicas: usize) {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    for r in running {
-        r.kill();
-    }
+}
 
-    let sim = &db.sim;
-    // One Connecteam user per hire.
+/// What the simulator holds for the `hires` whose emails start with `email_prefix`: one user
+/// each, and no write Connecteam applied sent again (each user created once, put in each of
+/// the test rules' packs once, given each of its two policies once).
+pub(crate) fn assert_each_write_once(sim: &Simulator, email_prefix: &str, hires: usize) {
     let mut by_email: BTreeMap<String, usize> = BTreeMap::new();
     for u in sim.users() {
-        if let Some(e) = u.email.filter(|e| e.starts_with("kill_")) {
+        if let Some(e) = u.email.filter(|e| e.starts_with(email_prefix)) {
             *by_email.entry(e).or_default() += 1;
         }
     }
-    assert_eq!(by_email.len(), HIRES as usize, "a hire has no user");
+    assert_eq!(by_email.len(), hires, "a hire has no user");
     assert!(
         by_email.values().all(|&n| n == 1),
         "duplicate users: {:?}",
         by_email.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
     );
 
-    // No write Connecteam applied is sent again: each user created once, put in each pack
-    // once, given each policy once.
     let mut writes: BTreeMap<String, usize> = BTreeMap::new();
     for r in sim.requests() {
         if !(200..300).contains(&r.status) {
@@ -166,21 +193,8 @@ async fn kill_loop(replicas: usize) {
     let repeated: Vec<_> = writes.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "writes applied twice: {repeated:?}");
     let count = |prefix: &str| writes.keys().filter(|k| k.starts_with(prefix)).count();
-    assert_eq!(count("create "), HIRES as usize);
-    assert_eq!(count("/onboarding/v1/packs/101/"), HIRES as usize);
-    assert_eq!(count("/onboarding/v1/packs/102/"), HIRES as usize);
-    assert_eq!(count("/time-off/"), 2 * HIRES as usize);
-    let read_backs = sim
-        .requests()
-        .iter()
-        .filter(|r| {
-            r.method == Method::GET
-                && (r.path.ends_with("/balances") || r.path.ends_with("/assignments"))
-        })
-        .count();
-    println!(
-        "{replicas} replica(s), {kills} kills: {} Connecteam requests, {applied_before_settling} \
-         of them during the kills, {read_backs} read-backs of writes whose answer was lost",
-        sim.requests().len()
-    );
+    assert_eq!(count("create "), hires);
+    assert_eq!(count("/onboarding/v1/packs/101/"), hires);
+    assert_eq!(count("/onboarding/v1/packs/102/"), hires);
+    assert_eq!(count("/time-off/"), 2 * hires);
 }

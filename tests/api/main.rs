@@ -10,5 +10,6 @@ mod helpers;
 mod intake;
 mod kill_loop;
 mod openapi;
+mod scale_out;
 mod store;
 mod vendors;
