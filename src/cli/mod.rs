@@ -42,6 +42,11 @@ pub enum Command {
     Migrate {
         #[arg(long, env = CONFIG_ENV)]
         config: Option<PathBuf>,
+        /// Then copy every event and operation from this SQLite database (sqlite://…) into the
+        /// configured PostgreSQL one, which must hold no events: the move from one replica on
+        /// SQLite to several on PostgreSQL. Stop the service on SQLite first.
+        #[arg(long, value_name = "SQLITE_URL")]
+        copy_from: Option<String>,
     },
     /// Work with rule tables.
     Rules {
@@ -227,9 +232,37 @@ pub fn main() -> ExitCode {
             )
             .await
         }),
-        Command::Migrate { config } => with_runtime(async move {
+        Command::Migrate { config, copy_from } => with_runtime(async move {
             crate::telemetry::init_logging();
             let cfg = Config::load(config.as_deref())?;
+            if let Some(from) = copy_from {
+                let from = crate::config::DatabaseUrl::new(from);
+                let copied = crate::store::copy::sqlite_to_postgres(&from, &cfg.database_url)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "copying {} into {}: {e}",
+                            from.redacted(),
+                            cfg.database_url.redacted()
+                        )
+                    })?;
+                tracing::info!(
+                    from = %from,
+                    to = %cfg.database_url,
+                    events = copied.events,
+                    operations = copied.operations,
+                    budgets = copied.budgets,
+                    "database copied"
+                );
+                println!(
+                    "copied {} events, {} operations and {} budgets into {}",
+                    copied.events,
+                    copied.operations,
+                    copied.budgets,
+                    cfg.database_url.redacted()
+                );
+                return Ok(());
+            }
             let store = app::open_store(&cfg, true).await?;
             tracing::info!(database = %cfg.database_url, "migrations applied");
             store.close().await;

@@ -10,6 +10,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+    /// A request the store refuses as given (copying into a database that is not empty).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl StoreError {

@@ -13,6 +13,7 @@
 
 pub mod batcher;
 mod budgets;
+pub mod copy;
 mod derived;
 mod error;
 mod events;

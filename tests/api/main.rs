@@ -9,6 +9,7 @@ mod edge;
 mod helpers;
 mod intake;
 mod kill_loop;
+mod migrate_copy;
 mod openapi;
 mod scale_out;
 mod store;
