@@ -50,18 +50,7 @@ async fn kill_loop(replicas: usize) {
     }
     let mut events = Vec::new();
     for n in 0..HIRES {
-        let body = serde_json::to_vec(&person(&unique_id("kill"), n)).unwrap();
-        let r = http
-            .post(format!("{}/v1/webhooks/hmac", running[0].base))
-            .header("content-type", "application/json")
-            .header("x-signature", hmac_headers(&body)[1].1.clone())
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        let v: Value = r.json().await.unwrap();
-        events.push(v["event_id"].as_str().unwrap().to_owned());
+        events.push(post_hire(&http, &running[0].base, "kill", n).await);
     }
 
     // Kill and restart: every replica at once with one, one of the two in turn with two.
@@ -102,6 +91,22 @@ async fn kill_loop(replicas: usize) {
          of them during the kills, {read_backs} read-backs of writes whose answer was lost",
         sim.requests().len()
     );
+}
+
+/// Post hire `n` (an email starting `{prefix}_`) to the `hmac` source on `base`; its event id.
+pub(crate) async fn post_hire(http: &reqwest::Client, base: &str, prefix: &str, n: u32) -> String {
+    let body = serde_json::to_vec(&person(&unique_id(prefix), n)).unwrap();
+    let r = http
+        .post(format!("{base}/v1/webhooks/hmac"))
+        .header("content-type", "application/json")
+        .header("x-signature", hmac_headers(&body)[1].1.clone())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{base} refused a hire");
+    let v: Value = r.json().await.unwrap();
+    v["event_id"].as_str().unwrap().to_owned()
 }
 
 /// Poll `GET /v1/events/{id}` on `base` until every event is `done`; any other end is a failure.

@@ -4,12 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::delivery::person;
 use crate::durability::{free_port, serve, wait_ready};
 use crate::helpers::*;
-use crate::kill_loop::{assert_each_write_once, wait_all_done};
+use crate::kill_loop::{assert_each_write_once, post_hire, wait_all_done};
 
 const HIRES: u32 = 40;
 
@@ -44,18 +41,7 @@ async fn a_service_moved_from_sqlite_to_postgres_goes_on_where_it_stopped() {
     wait_ready(&http, &p.base).await;
     let mut events = Vec::new();
     for n in 0..HIRES {
-        let body = serde_json::to_vec(&person(&unique_id("moved"), n)).unwrap();
-        let r = http
-            .post(format!("{}/v1/webhooks/hmac", p.base))
-            .header("content-type", "application/json")
-            .header("x-signature", hmac_headers(&body)[1].1.clone())
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        let v: Value = r.json().await.unwrap();
-        events.push(v["event_id"].as_str().unwrap().to_owned());
+        events.push(post_hire(&http, &p.base, "moved", n).await);
     }
     while sq.sim.requests().len() < 30 {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -8,12 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hirebridge::simulator::SimConfig;
-use serde_json::Value;
 
-use crate::delivery::person;
 use crate::durability::{free_port, serve, wait_ready};
 use crate::helpers::*;
-use crate::kill_loop::{assert_each_write_once, wait_all_done};
+use crate::kill_loop::{assert_each_write_once, post_hire, wait_all_done};
 
 const REPLICAS: usize = 3;
 const HIRES: u32 = 90;
@@ -60,22 +58,8 @@ async fn three_replicas_on_one_database_are_one_service() {
         senders.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for n in (w..HIRES).step_by(12) {
-                let body = serde_json::to_vec(&person(&unique_id("scale"), n)).unwrap();
-                let base = &bases[n as usize % REPLICAS];
-                let r = http
-                    .post(format!("{base}/v1/webhooks/hmac"))
-                    .header("content-type", "application/json")
-                    .header("x-signature", hmac_headers(&body)[1].1.clone())
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 202, "replica {base} refused a hire");
-                let v: Value = r.json().await.unwrap();
-                acked.push((
-                    n as usize % REPLICAS,
-                    v["event_id"].as_str().unwrap().to_owned(),
-                ));
+                let replica = n as usize % REPLICAS;
+                acked.push((replica, post_hire(&http, &bases[replica], "scale", n).await));
             }
             acked
         }));
