@@ -57,6 +57,7 @@ pub fn load_rules(cfg: &Config, sandbox: bool) -> anyhow::Result<RulesHandle> {
             );
             let set = RuleSet::parse("examples/rules.yaml", crate::rules::EXAMPLE_RULES)
                 .map_err(|e| anyhow::anyhow!("the bundled example table is invalid:\n{e}"))?;
+            let set = set.with_send_activation(cfg.connecteam.send_activation);
             return Ok(RulesHandle::new(set, None));
         }
         anyhow::bail!(
@@ -65,6 +66,7 @@ pub fn load_rules(cfg: &Config, sandbox: bool) -> anyhow::Result<RulesHandle> {
         );
     }
     let set = RuleSet::load(path).map_err(|e| anyhow::anyhow!("invalid rule table:\n{e}"))?;
+    let set = set.with_send_activation(cfg.connecteam.send_activation);
     Ok(RulesHandle::new(set, Some(PathBuf::from(path))))
 }
 

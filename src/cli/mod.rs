@@ -158,12 +158,15 @@ pub fn main() -> ExitCode {
                     phone_region.as_deref(),
                     config.as_deref(),
                     source.as_deref(),
-                ) {
-                    Ok(region) => crate::rules::cli::eval(
+                )
+                .and_then(|region| {
+                    crate::rules::cli::eval_send_activation(config.as_deref()).map(|a| (region, a))
+                }) {
+                    Ok((region, activation)) => crate::rules::cli::eval(
                         &file,
                         event.as_deref(),
                         source.as_deref(),
-                        &region,
+                        (&region, activation),
                         out,
                         err,
                     ),

@@ -23,6 +23,9 @@ pub struct ConnecteamConfig {
     pub requests_per_minute: u32,
     pub create_missing_users: bool,
     pub default_phone_region: String,
+    /// Whether a created user gets Connecteam's activation SMS when no matching rule says
+    /// (`assign.activation`).
+    pub send_activation: bool,
     pub timeout_ms: u64,
 }
 
@@ -54,6 +57,7 @@ pub(crate) struct RawConnecteam {
     requests_per_minute: std::num::NonZeroU32,
     create_missing_users: bool,
     default_phone_region: String,
+    send_activation: bool,
     timeout_ms: std::num::NonZeroU64,
 }
 
@@ -119,6 +123,7 @@ impl RawConnecteam {
             requests_per_minute: self.requests_per_minute.get(),
             create_missing_users: self.create_missing_users,
             default_phone_region: self.default_phone_region,
+            send_activation: self.send_activation,
             timeout_ms: self.timeout_ms.get(),
         })
     }

@@ -89,6 +89,7 @@ connecteam:
   requests_per_minute: 100
   create_missing_users: true
   default_phone_region: "US"
+  send_activation: false
   timeout_ms: 10000
 delivery:
   max_attempts: 12

@@ -102,6 +102,7 @@ fn config(base: &Url, timeout_ms: u64) -> ConnecteamConfig {
         requests_per_minute: 100,
         create_missing_users: true,
         default_phone_region: "US".into(),
+        send_activation: false,
         timeout_ms,
     }
 }

@@ -2,6 +2,8 @@
 //! operator can later see why a hire got what it got, even after the table changed, and the
 //! operations that carry it out are derived from it ([`Plan::operations`]).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::grant::PolicyGrant;
@@ -18,6 +20,15 @@ pub struct Plan {
     pub packs: Vec<u64>,
     /// Time-off policies, each id once, with the first matching rule's balance.
     pub policies: Vec<PolicyGrant>,
+    /// Connecteam custom fields by name (as the table writes it), values after templating:
+    /// the first matching rule that gives a field a value, else the table's `profile`.
+    /// (Plans stored before custom fields existed have none.)
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// Whether Connecteam sends the new user its activation SMS: the first matching rule's
+    /// `activation`, else `connecteam.send_activation`.
+    #[serde(default)]
+    pub activation: bool,
 }
 
 impl Plan {

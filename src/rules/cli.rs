@@ -67,22 +67,33 @@ pub fn load(file: &Path, err: &mut dyn Write) -> Option<RuleSet> {
     }
 }
 
+/// `connecteam.send_activation` of the configuration at `config` (false without one).
+pub fn eval_send_activation(config: Option<&Path>) -> Result<bool, String> {
+    match config {
+        None => Ok(false),
+        Some(path) => crate::config::Config::load(Some(path))
+            .map(|c| c.connecteam.send_activation)
+            .map_err(|e| e.to_string()),
+    }
+}
+
 /// Print the plan `file` gives the canonical hire in `event` (`None` or `-`: standard input) as
 /// pretty JSON — the same object `POST /v1/rules/evaluate` answers. `source` plays the source
 /// name for `source` conditions; phone numbers without a country code are read with
-/// `phone_region` (see [`eval_phone_region`]). Table errors or an invalid event print their
-/// errors, exit 1.
+/// `phone_region` (see [`eval_phone_region`]); `send_activation` is the plan's `activation`
+/// when no matching rule says. Table errors or an invalid event print their errors, exit 1.
 pub fn eval(
     file: &Path,
     event: Option<&Path>,
     source: Option<&str>,
-    phone_region: &str,
+    (phone_region, send_activation): (&str, bool),
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
     let Some(set) = load(file, err) else {
         return 1;
     };
+    let set = set.with_send_activation(send_activation);
     let (label, raw) = match event {
         None => ("<stdin>".to_owned(), read_stdin()),
         Some(p) if p.as_os_str() == "-" => ("<stdin>".to_owned(), read_stdin()),

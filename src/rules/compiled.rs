@@ -7,7 +7,11 @@ use std::sync::Arc;
 use globset::GlobMatcher;
 use regex::Regex;
 
+use super::template::Template;
 use crate::domain::PolicyGrant;
+
+/// Custom field name (as written) → its value, in table order.
+pub(super) type FieldValues = Vec<(String, Template)>;
 
 /// One compiled rule: all conditions must hold for it to match.
 #[derive(Debug, Clone)]
@@ -17,6 +21,10 @@ pub(super) struct Rule {
     pub(super) conditions: Vec<Condition>,
     pub(super) packs: Vec<u64>,
     pub(super) policies: Vec<PolicyGrant>,
+    /// `assign.fields`.
+    pub(super) fields: FieldValues,
+    /// `assign.activation`: whether to send the activation SMS, when this rule says.
+    pub(super) activation: Option<bool>,
     pub(super) stop: bool,
 }
 

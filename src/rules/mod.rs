@@ -16,6 +16,7 @@ mod parse;
 mod reload;
 mod report;
 mod table;
+mod template;
 mod yaml;
 
 #[cfg(test)]

@@ -10,23 +10,30 @@ use globset::GlobBuilder;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{Marker, Node};
 
-use super::compiled::{Condition, Field, Op, Rule, RuleError, RuleErrors};
+use super::compiled::{Condition, Field, FieldValues, Op, Rule, RuleError, RuleErrors};
 use super::report::Ctx;
+use super::template::Template;
 use super::yaml::{duplicate_keys, load_yaml, yaml_error};
 use crate::domain::EmploymentType;
 use crate::domain::hire::{HIRE_CREATED, JOB_FIELDS, PERSON_FIELDS};
 use crate::domain::{Balance, PolicyGrant, Unit};
 
-const TOP_KEYS: &[&str] = &["version", "rules"];
+const TOP_KEYS: &[&str] = &["version", "profile", "rules"];
 const RULE_KEYS: &[&str] = &["name", "when", "assign", "stop"];
-const ASSIGN_KEYS: &[&str] = &["packs", "policies"];
+const ASSIGN_KEYS: &[&str] = &["packs", "policies", "fields", "activation"];
 const POLICY_KEYS: &[&str] = &["id", "balance", "unit"];
 const OPERATORS: &[&str] = &["in", "not_in", "glob", "regex"];
 
 /// Regexes are compiled with a size limit so a table cannot make the service allocate wildly.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Rule>, RuleErrors> {
+/// A parsed table: its `profile` (the custom fields every hire gets) and its rules.
+pub(super) struct Parsed {
+    pub(super) profile: FieldValues,
+    pub(super) rules: Vec<Rule>,
+}
+
+pub(super) fn parse(file: &str, text: &str) -> Result<Parsed, RuleErrors> {
     let mut cx = Ctx {
         file,
         errors: Vec::new(),
@@ -48,26 +55,41 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Rule>, RuleErrors> {
             message: format!("duplicate key `{}` (first at line {})", d.key, d.first_line),
         });
     }
-    let rules = match root.as_mapping() {
+    let parsed = match root.as_mapping() {
         Some(map) => parse_root(&mut cx, map),
         None => {
             cx.at(
                 root.span(),
                 "a rule table is a mapping with `version` and `rules`",
             );
-            Vec::new()
+            Parsed {
+                profile: Vec::new(),
+                rules: Vec::new(),
+            }
         }
     };
     if cx.errors.is_empty() {
-        Ok(rules)
+        Ok(parsed)
     } else {
         cx.errors.sort_by_key(|e| (e.line, e.column));
         Err(RuleErrors(cx.errors))
     }
 }
 
-fn parse_root(cx: &mut Ctx<'_>, map: &MarkedMappingNode) -> Vec<Rule> {
+fn parse_root(cx: &mut Ctx<'_>, map: &MarkedMappingNode) -> Parsed {
     cx.unknown_keys(map, TOP_KEYS, "at the top level");
+    let profile = match map.get_node("profile") {
+        None => Vec::new(),
+        Some(n) if is_null(n) => Vec::new(),
+        Some(Node::Mapping(m)) => parse_fields(cx, m),
+        Some(n) => {
+            cx.at(
+                n.span(),
+                "`profile` must be a mapping of custom field name: value",
+            );
+            Vec::new()
+        }
+    };
     match map.get_node("version") {
         None => cx.at_map(map, "`version: 1` is required at the top of the table"),
         Some(Node::Scalar(s)) if is_plain(s) && s.as_str() == "1" => {}
@@ -95,7 +117,7 @@ fn parse_root(cx: &mut Ctx<'_>, map: &MarkedMappingNode) -> Vec<Rule> {
         Some(n) if is_null(n) => {}
         Some(n) => cx.at(n.span(), "`rules` must be a list of rules (`- name: …`)"),
     }
-    rules
+    Parsed { profile, rules }
 }
 
 /// A plain (unquoted) scalar: only those may be numbers, booleans or null.
@@ -158,14 +180,14 @@ fn parse_rule(
         ),
     }
 
-    let (mut packs, mut policies) = (Vec::new(), Vec::new());
+    let mut assign = Assign::default();
     match map.get_node("assign") {
         None => {}
-        Some(Node::Mapping(a)) => parse_assign(cx, a, &mut packs, &mut policies),
+        Some(Node::Mapping(a)) => parse_assign(cx, a, &mut assign),
         Some(n) if is_null(n) => {}
         Some(n) => cx.at(
             n.span(),
-            "`assign` must be a mapping with `packs` and/or `policies`",
+            "`assign` must be a mapping with `packs`, `policies`, `fields` and/or `activation`",
         ),
     }
 
@@ -184,45 +206,107 @@ fn parse_rule(
     Some(Rule {
         name: Arc::from(name?),
         conditions,
-        packs,
-        policies,
+        packs: assign.packs,
+        policies: assign.policies,
+        fields: assign.fields,
+        activation: assign.activation,
         stop,
     })
 }
 
+/// What a rule's `assign` gives.
+#[derive(Default)]
+struct Assign {
+    packs: Vec<u64>,
+    policies: Vec<PolicyGrant>,
+    fields: FieldValues,
+    activation: Option<bool>,
+}
+
 fn parse_field(cx: &mut Ctx<'_>, key: &MarkedScalarNode) -> Option<Field> {
-    let k = key.as_str();
-    let bad = |cx: &mut Ctx<'_>, msg: String| {
-        cx.at(key.span(), msg);
-        None
-    };
-    match k.split_once('.') {
-        None if k == "source" => Some(Field::Source),
-        None if k == "type" => Some(Field::Type),
-        Some(("person", f)) if PERSON_FIELDS.contains(&f) => Some(Field::Hire(k.to_owned())),
-        Some(("person", f)) => bad(
-            cx,
-            format!(
-                "unknown field `person.{f}` (person fields: {})",
-                PERSON_FIELDS.join(", ")
-            ),
-        ),
-        Some(("job", f)) if JOB_FIELDS.contains(&f) => Some(Field::Hire(k.to_owned())),
-        Some(("job", f)) => bad(
-            cx,
-            format!(
-                "unknown field `job.{f}` (job fields: {})",
-                JOB_FIELDS.join(", ")
-            ),
-        ),
-        Some(("attributes", a)) if !a.is_empty() => Some(Field::Hire(k.to_owned())),
-        _ => bad(
-            cx,
-            format!(
-                "unknown field `{k}` (use source, type, person.<field>, job.<field> or attributes.<name>)"
-            ),
-        ),
+    match field_of(key.as_str()) {
+        Ok(f) => Some(f),
+        Err(msg) => {
+            cx.at(key.span(), msg);
+            None
+        }
     }
+}
+
+/// The hire field a condition or a template names, or why it names none.
+fn field_of(k: &str) -> Result<Field, String> {
+    match k.split_once('.') {
+        None if k == "source" => Ok(Field::Source),
+        None if k == "type" => Ok(Field::Type),
+        Some(("person", f)) if PERSON_FIELDS.contains(&f) => Ok(Field::Hire(k.to_owned())),
+        Some(("person", f)) => Err(format!(
+            "unknown field `person.{f}` (person fields: {})",
+            PERSON_FIELDS.join(", ")
+        )),
+        Some(("job", f)) if JOB_FIELDS.contains(&f) => Ok(Field::Hire(k.to_owned())),
+        Some(("job", f)) => Err(format!(
+            "unknown field `job.{f}` (job fields: {})",
+            JOB_FIELDS.join(", ")
+        )),
+        Some(("attributes", a)) if !a.is_empty() => Ok(Field::Hire(k.to_owned())),
+        _ => Err(format!(
+            "unknown field `{k}` (use source, type, person.<field>, job.<field> or attributes.<name>)"
+        )),
+    }
+}
+
+/// `profile` or `assign.fields`: custom field name → literal or template, each name once
+/// (names compare ignoring case, as Connecteam's do).
+fn parse_fields(cx: &mut Ctx<'_>, map: &MarkedMappingNode) -> FieldValues {
+    let mut out: FieldValues = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (key, value) in map.iter() {
+        let name = key.as_str().trim();
+        if name.is_empty() {
+            cx.at(key.span(), "a custom field name must not be empty");
+            continue;
+        }
+        let line = key.span().start().map_or(0, Marker::line);
+        if let Some(first) = seen.get(&fold_case(name)) {
+            cx.at(
+                key.span(),
+                format!(
+                    "custom field {name:?} is set twice (first at line {first}; names ignore case)"
+                ),
+            );
+            continue;
+        }
+        seen.insert(fold_case(name), line);
+        let text = match value {
+            Node::Scalar(_) if is_null(value) => {
+                cx.at(
+                    key.span(),
+                    format!("custom field {name:?} needs a value (text or a template such as \"{{job.title}}\")"),
+                );
+                continue;
+            }
+            Node::Scalar(s) => s.as_str(),
+            other => {
+                cx.at(
+                    other.span(),
+                    format!("the value of custom field {name:?} must be a single value (a dropdown takes one option's name)"),
+                );
+                continue;
+            }
+        };
+        match Template::parse(text, field_of) {
+            Ok(t) => out.push((name.to_owned(), t)),
+            Err(e) => cx.at(
+                value.span(),
+                format!(
+                    "custom field {name:?}: {} (at character {} of {text:?})",
+                    e.message,
+                    e.offset + 1
+                ),
+            ),
+        }
+    }
+    out
 }
 
 fn parse_condition(
@@ -422,13 +506,32 @@ fn pattern_arg<'n>(cx: &mut Ctx<'_>, name: &str, arg: &'n Node) -> Option<&'n Ma
     }
 }
 
-fn parse_assign(
-    cx: &mut Ctx<'_>,
-    map: &MarkedMappingNode,
-    packs: &mut Vec<u64>,
-    policies: &mut Vec<PolicyGrant>,
-) {
+fn parse_assign(cx: &mut Ctx<'_>, map: &MarkedMappingNode, assign: &mut Assign) {
     cx.unknown_keys(map, ASSIGN_KEYS, "in assign");
+    let Assign {
+        packs,
+        policies,
+        fields,
+        activation,
+    } = assign;
+    match map.get_node("fields") {
+        None => {}
+        Some(n) if is_null(n) => {}
+        Some(Node::Mapping(m)) => *fields = parse_fields(cx, m),
+        Some(n) => cx.at(
+            n.span(),
+            "`fields` must be a mapping of custom field name: value",
+        ),
+    }
+    match map.get_node("activation") {
+        None => {}
+        Some(n) if is_null(n) => {}
+        Some(Node::Scalar(s)) if is_plain(s) && s.as_bool().is_some() => *activation = s.as_bool(),
+        Some(n) => cx.at(
+            n.span(),
+            "`activation` must be true or false (send Connecteam's activation SMS)",
+        ),
+    }
     match map.get_node("packs") {
         None => {}
         Some(n) if is_null(n) => {}

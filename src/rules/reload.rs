@@ -77,7 +77,9 @@ impl RulesHandle {
                 .increment(1);
             return Ok(old.set.version().to_owned());
         };
-        match RuleSet::load(path) {
+        // The activation default comes from the configuration, which a reload does not change.
+        let loaded = RuleSet::load(path).map(|s| s.with_send_activation(old.set.send_activation()));
+        match loaded {
             Ok(set) if set.version() == old.set.version() => {
                 metrics::counter!("hirebridge_rules_reloads_total", "outcome" => "unchanged")
                     .increment(1);

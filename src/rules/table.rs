@@ -1,13 +1,13 @@
 //! A compiled rule table: its rules, how a hire is evaluated against them, and the errors a
 //! table can have.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::compiled::{Field, Op, Rule, RuleError, RuleErrors};
+use super::compiled::{Field, FieldValues, Op, Rule, RuleError, RuleErrors};
 use crate::domain::{Hire, Plan};
 
 /// A compiled rule table. Cheap to clone (regexes share their compiled programs).
@@ -15,19 +15,35 @@ use crate::domain::{Hire, Plan};
 pub struct RuleSet {
     version: String,
     text: String,
+    profile: FieldValues,
     rules: Vec<Rule>,
+    /// A plan's `activation` when no matching rule says (`connecteam.send_activation`).
+    send_activation: bool,
 }
 
 impl RuleSet {
     /// Parse and compile a table. `file_name` only labels error locations. Every problem is
     /// reported, not just the first.
     pub fn parse(file_name: &str, text: &str) -> Result<RuleSet, RuleErrors> {
-        let rules = super::parse::parse(file_name, text)?;
+        let parsed = super::parse::parse(file_name, text)?;
         Ok(RuleSet {
             version: content_version(text.as_bytes()),
             text: text.to_owned(),
-            rules,
+            profile: parsed.profile,
+            rules: parsed.rules,
+            send_activation: false,
         })
+    }
+
+    /// The same table with `on` as the activation default (`connecteam.send_activation`) for
+    /// plans whose matching rules do not say.
+    pub fn with_send_activation(mut self, on: bool) -> RuleSet {
+        self.send_activation = on;
+        self
+    }
+
+    pub fn send_activation(&self) -> bool {
+        self.send_activation
     }
 
     /// Read and parse a table file; errors are labelled with `path` as given.
@@ -87,6 +103,23 @@ impl RuleSet {
             .collect()
     }
 
+    /// Every custom field name the table sets (`profile` and every rule's `fields`), with the
+    /// literal values written for it (templates aside) — what the Connecteam account must have.
+    pub fn custom_fields(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let all = self
+            .profile
+            .iter()
+            .chain(self.rules.iter().flat_map(|r| r.fields.iter()));
+        for (name, value) in all {
+            let literals = out.entry(name.clone()).or_default();
+            if let Some(l) = value.literal() {
+                literals.insert(l.to_owned());
+            }
+        }
+        out
+    }
+
     /// The plan for one hire. `source` is the name of the source the event came in through
     /// (`None`: unknown, so `source` conditions see a missing field). Never fails: a table that
     /// loaded can evaluate any hire. Side-effect free: dry runs use it as they are.
@@ -114,9 +147,26 @@ impl RuleSet {
             matched: Vec::new(),
             packs: Vec::new(),
             policies: Vec::new(),
+            fields: BTreeMap::new(),
+            activation: self.send_activation,
         };
         let mut seen_packs: HashSet<u64> = HashSet::new();
         let mut seen_policies: HashSet<&str> = HashSet::new();
+        // Field names set so far, folded: Connecteam's names ignore case.
+        let mut seen_fields: HashMap<String, ()> = HashMap::new();
+        let mut activation: Option<bool> = None;
+        let mut set_fields = |plan: &mut Plan, fields: &FieldValues| {
+            for (name, value) in fields {
+                let key = name.to_lowercase();
+                if seen_fields.contains_key(&key) {
+                    continue;
+                }
+                if let Some(v) = value.render(source, hire) {
+                    seen_fields.insert(key, ());
+                    plan.fields.insert(name.clone(), v);
+                }
+            }
+        };
         for rule in &self.rules {
             if !rule.matches(source, hire) {
                 continue;
@@ -133,9 +183,17 @@ impl RuleSet {
                     plan.policies.push(g.clone());
                 }
             }
+            set_fields(&mut plan, &rule.fields);
+            if activation.is_none() {
+                activation = rule.activation;
+            }
             if rule.stop {
                 break;
             }
+        }
+        set_fields(&mut plan, &self.profile);
+        if let Some(a) = activation {
+            plan.activation = a;
         }
         plan
     }

@@ -335,7 +335,9 @@ fn plan_serialises_as_the_contract_evaluate_object() {
             "rules_version": set.version(),
             "matched": ["warehouse full-time"],
             "packs": [101, 102],
-            "policies": [{"id": "pol-vac-ft-001", "balance": 15, "unit": "days"}, {"id": "pol-sick-001"}]
+            "policies": [{"id": "pol-vac-ft-001", "balance": 15, "unit": "days"}, {"id": "pol-sick-001"}],
+            "fields": {},
+            "activation": false
         })
     );
     let back: Plan = serde_json::from_value(v).unwrap();
@@ -797,7 +799,7 @@ fn cli_eval_prints_the_plan_or_the_event_errors() {
             &rules,
             Some(&event),
             Some("acme-hris"),
-            "US",
+            ("US", false),
             &mut out,
             &mut err
         ),
@@ -821,7 +823,7 @@ fn cli_eval_prints_the_plan_or_the_event_errors() {
     .unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(
-        cli::eval(&rules, Some(&bad), None, "US", &mut out, &mut err),
+        cli::eval(&rules, Some(&bad), None, ("US", false), &mut out, &mut err),
         1
     );
     let err = String::from_utf8(err).unwrap();
@@ -848,7 +850,14 @@ fn cli_eval_reads_phone_numbers_with_the_region_it_is_given() {
     .unwrap();
     let run = |region: &str| {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = cli::eval(&rules, Some(&event), Some("uk"), region, &mut out, &mut err);
+        let code = cli::eval(
+            &rules,
+            Some(&event),
+            Some("uk"),
+            (region, false),
+            &mut out,
+            &mut err,
+        );
         let plan: Option<serde_json::Value> = serde_json::from_slice(&out).ok();
         (code, plan.map(|p| p["matched"].clone()))
     };
@@ -1276,5 +1285,139 @@ fn equality_folds_case_the_same_way_on_both_sides() {
         set.evaluate(None, &hire_with(json!({"job.department": "οδοσ"})))
             .matched,
         ["r"]
+    );
+}
+
+// ---- custom fields and activation ---------------------------------------------------------
+
+fn with_profile(profile: &str, rules: &str) -> RuleSet {
+    let text = format!("version: 1\nprofile:\n{profile}rules:\n{rules}");
+    match RuleSet::parse("t.yaml", &text) {
+        Ok(s) => s,
+        Err(e) => panic!("table should parse:\n{e}\n---\n{text}"),
+    }
+}
+
+#[test]
+fn profile_fields_are_templated_over_the_hire() {
+    let set = with_profile(
+        "  Title: \"{job.title}\"\n  Full name: \"{person.first_name} {person.last_name}\"\n  Cost center: \"CC {attributes.cost_center}\"\n  Braces: \"{{literal}}\"\n  Company: Acme\n",
+        "  - name: all\n    when: {}\n",
+    );
+    let plan = set.evaluate(Some("acme"), &hire_with(json!({})));
+    assert_eq!(
+        serde_json::to_value(&plan.fields).unwrap(),
+        json!({
+            "Title": "Forklift Driver",
+            "Full name": "Ada Lovelace",
+            "Cost center": "CC CC-12",
+            "Braces": "{literal}",
+            "Company": "Acme"
+        })
+    );
+}
+
+#[test]
+fn a_template_over_a_missing_field_leaves_the_field_unset() {
+    let set = with_profile(
+        "  Employment Start Date: \"{job.start_date}\"\n  Direct manager: \"{job.manager_email}\"\n  Title: \"{job.title}\"\n",
+        "  - name: all\n    when: {}\n",
+    );
+    let plan = set.evaluate(None, &hire_with(json!({})));
+    assert_eq!(
+        plan.fields.keys().collect::<Vec<_>>(),
+        vec!["Title"],
+        "no start date or manager in the hire: those fields are not written"
+    );
+}
+
+#[test]
+fn a_rule_field_overrides_the_profile_and_the_first_rule_wins_ignoring_case() {
+    let set = with_profile(
+        "  Department: Everyone\n  Location: HQ\n",
+        concat!(
+            "  - name: warehouse\n    when: { job.department: Warehouse }\n",
+            "    assign:\n      fields: { department: Warehouse, Location: \"{job.location}\" }\n",
+            "  - name: all\n    when: {}\n    assign:\n      fields: { Department: General, Team: Floor }\n",
+        ),
+    );
+    let plan = set.evaluate(None, &hire_with(json!({})));
+    assert_eq!(
+        serde_json::to_value(&plan.fields).unwrap(),
+        json!({"department": "Warehouse", "Location": "Austin, TX", "Team": "Floor"})
+    );
+    // Without a location the rule's template gives nothing, and the profile's value applies.
+    let plan = set.evaluate(None, &hire_with(json!({"job.location": null})));
+    assert_eq!(plan.fields["Location"], "HQ");
+    // A hire no rule gives a department gets the profile's.
+    let plan = set.evaluate(None, &hire_with(json!({"job.department": "Sales"})));
+    assert_eq!(plan.fields["Department"], "General");
+}
+
+#[test]
+fn activation_is_the_first_matching_rules_else_the_configured_default() {
+    let rules = concat!(
+        "  - name: drivers\n    when: { job.title: { regex: \"(?i)driver\" } }\n    assign: { activation: true }\n",
+        "  - name: office\n    when: { job.department: Office }\n    assign: { activation: false }\n",
+        "  - name: all\n    when: {}\n    assign: { packs: [1] }\n",
+    );
+    let set = table(rules);
+    assert!(set.evaluate(None, &hire_with(json!({}))).activation);
+    let office = hire_with(json!({"job.title": "Clerk", "job.department": "Office"}));
+    assert!(!set.evaluate(None, &office).activation);
+    let other = hire_with(json!({"job.title": "Clerk", "job.department": "Sales"}));
+    assert!(!set.evaluate(None, &other).activation, "default off");
+    let on = table(rules).with_send_activation(true);
+    assert!(
+        on.evaluate(None, &other).activation,
+        "connecteam.send_activation"
+    );
+    assert!(
+        !on.evaluate(None, &office).activation,
+        "a rule's false beats the default"
+    );
+}
+
+#[test]
+fn bad_field_values_are_located_errors() {
+    let text = concat!(
+        "version: 1\n",
+        "profile:\n",
+        "  Title: \"{job.titel}\"\n",
+        "  Open: \"{job.title\"\n",
+        "  Empty:\n",
+        "  List: [a, b]\n",
+        "rules:\n",
+        "  - name: r\n",
+        "    assign:\n",
+        "      fields: { Team: A, team: B }\n",
+        "      activation: sometimes\n",
+    );
+    let e = errors(text);
+    let find = |needle: &str| {
+        e.iter()
+            .find(|(_, _, m)| m.contains(needle))
+            .unwrap_or_else(|| panic!("no error containing {needle:?} in {e:#?}"))
+            .clone()
+    };
+    assert_eq!(find("unknown field `job.titel`").0, 3);
+    assert_eq!(find("is not closed").0, 4);
+    assert_eq!(find("\"Empty\" needs a value").0, 5);
+    assert_eq!(find("\"List\" must be a single value").0, 6);
+    assert_eq!(find("\"team\" is set twice").0, 10);
+    assert_eq!(find("`activation` must be true or false").0, 11);
+    assert_eq!(e.len(), 6, "{e:#?}");
+}
+
+#[test]
+fn the_table_lists_the_custom_fields_and_literal_values_it_sets() {
+    let set = with_profile(
+        "  Title: \"{job.title}\"\n  Location: HQ\n",
+        "  - name: a\n    assign:\n      fields: { Location: Austin, Department: Warehouse }\n",
+    );
+    let fields = set.custom_fields();
+    assert_eq!(
+        serde_json::to_value(&fields).unwrap(),
+        json!({"Department": ["Warehouse"], "Location": ["Austin", "HQ"], "Title": []})
     );
 }
