@@ -222,6 +222,20 @@ pub async fn run(
                     tracing::warn!(error = %e, "could not compare the rule table with the Connecteam account")
                 }
             }
+            if set.set.custom_fields().is_empty() {
+                return;
+            }
+            match c.all_custom_fields().await {
+                Ok(fields) => {
+                    let fields = crate::cli::account::account_fields(fields);
+                    for m in crate::rules::fields_missing_in_account(&set.set, &fields) {
+                        tracing::warn!(problem = %m, "rule table names something the Connecteam account lacks");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not compare the rule table's custom fields with the Connecteam account")
+                }
+            }
         });
     }
     // Sources whose webhooks carry only ids: their people are fetched first, in the pipeline.

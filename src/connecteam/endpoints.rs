@@ -7,8 +7,8 @@ use super::client::{Client, Request};
 use super::error::ApiError;
 use super::transport::from_value;
 use super::types::{
-    MAX_CREATE_USERS, MAX_PACK_ASSIGN, MAX_USERS_PAGE, NewUser, Pack, PackAssignment,
-    PolicyBalance, PolicyType, Reply, User, UserPage, UserQuery,
+    CustomField, MAX_CREATE_USERS, MAX_CUSTOM_FIELDS_PAGE, MAX_PACK_ASSIGN, MAX_USERS_PAGE,
+    NewUser, Pack, PackAssignment, PolicyBalance, PolicyType, Reply, User, UserPage, UserQuery,
 };
 
 impl Client {
@@ -90,10 +90,64 @@ impl Client {
         .await
     }
 
-    /// `POST /users/v1/users` with 1..=25 users; answers the created users with their ids.
+    /// `GET /users/v1/custom-fields`: one page (500) of the account's custom fields from
+    /// `offset`, and the offset of the next page when there is one.
+    pub async fn custom_fields(
+        &self,
+        offset: u32,
+    ) -> Result<Reply<(Vec<CustomField>, Option<u32>)>, ApiError> {
+        let mut url = self.url(&["users", "v1", "custom-fields"]);
+        url.query_pairs_mut()
+            .append_pair("limit", &MAX_CUSTOM_FIELDS_PAGE.to_string())
+            .append_pair("offset", &offset.to_string());
+        self.call(
+            Request {
+                endpoint: "users.custom_fields",
+                method: Method::GET,
+                url,
+                body: None,
+                idempotency_key: None,
+            },
+            move |v| {
+                let page: CustomFieldsEnvelope = from_value(v)?;
+                let n = page.data.custom_fields.len() as u32;
+                let counted = offset.saturating_add(n);
+                let next = if n < MAX_CUSTOM_FIELDS_PAGE {
+                    None
+                } else {
+                    match page.paging.and_then(|p| p.offset) {
+                        Some(o) if o > u64::from(offset) => {
+                            Some(u32::try_from(o).unwrap_or(counted))
+                        }
+                        _ => Some(counted),
+                    }
+                };
+                Ok((page.data.custom_fields, next))
+            },
+        )
+        .await
+    }
+
+    /// Every custom field of the account, page by page.
+    pub async fn all_custom_fields(&self) -> Result<Vec<CustomField>, ApiError> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (page, next) = self.custom_fields(offset).await?.value;
+            out.extend(page);
+            match next {
+                Some(n) => offset = n,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// `POST /users/v1/users?sendActivation=…` with 1..=25 users; answers the created users with
+    /// their ids. `send_activation`: Connecteam texts each of them the app's activation link.
     pub async fn create_users(
         &self,
         users: &[NewUser],
+        send_activation: bool,
         idempotency_key: &str,
     ) -> Result<Reply<Vec<User>>, ApiError> {
         if users.is_empty() || users.len() > MAX_CREATE_USERS {
@@ -103,14 +157,13 @@ impl Client {
             )));
         }
         let body = serde_json::to_value(users).map_err(|e| ApiError::not_sent(e.to_string()))?;
+        let mut url = self.url(&["users", "v1", "users"]);
+        url.query_pairs_mut().append_pair(
+            "sendActivation",
+            if send_activation { "true" } else { "false" },
+        );
         self.call(
-            Request::write(
-                "users.create",
-                Method::POST,
-                self.url(&["users", "v1", "users"]),
-                body,
-                idempotency_key,
-            ),
+            Request::write("users.create", Method::POST, url, body, idempotency_key),
             |v| Ok(from_value::<CreateEnvelope>(v)?.data.results),
         )
         .await
@@ -318,6 +371,17 @@ struct UsersData {
 struct Paging {
     #[serde(default)]
     offset: Option<u64>,
+}
+#[derive(Deserialize)]
+struct CustomFieldsEnvelope {
+    data: CustomFieldsData,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CustomFieldsData {
+    custom_fields: Vec<CustomField>,
 }
 #[derive(Deserialize)]
 struct CreateEnvelope {

@@ -28,6 +28,7 @@ pub const BUDGET: &str = "connecteam";
 pub use error::ApiError;
 pub use transport::{METRIC_429, METRIC_BUDGET, METRIC_DURATION, METRIC_REQUESTS};
 pub use types::{
-    MAX_CREATE_USERS, MAX_PACK_ASSIGN, MAX_USERS_PAGE, NewUser, Pack, PackAssignment, Policy,
-    PolicyBalance, PolicyType, Reply, User, UserPage, UserQuery, UserStatus,
+    CustomField, CustomFieldValue, DropdownOption, MAX_CREATE_USERS, MAX_PACK_ASSIGN,
+    MAX_USERS_PAGE, NewUser, Pack, PackAssignment, Policy, PolicyBalance, PolicyType, Reply, User,
+    UserPage, UserQuery, UserStatus,
 };

@@ -138,6 +138,7 @@ fn new_users(n: usize) -> Vec<NewUser> {
             phone_number: format!("+1415555{i:04}"),
             email: None,
             user_type: "user".into(),
+            custom_fields: Vec::new(),
         })
         .collect()
 }
@@ -329,9 +330,12 @@ async fn find_users_rejects_bad_limit_without_sending() {
 async fn create_users_enforces_25_without_sending() {
     let (base, log) = stub(|_| ok_empty()).await;
     let c = key_client(&base);
-    let e = c.create_users(&new_users(26), "k").await.unwrap_err();
+    let e = c
+        .create_users(&new_users(26), false, "k")
+        .await
+        .unwrap_err();
     assert!(matches!(&e, ApiError::NotSent { .. }));
-    assert!(c.create_users(&[], "k").await.is_err());
+    assert!(c.create_users(&[], false, "k").await.is_err());
     assert!(log.lock().unwrap().is_empty());
 }
 
@@ -349,13 +353,17 @@ async fn create_users_posts_array_with_stable_idempotency_key() {
     let c = key_client(&base);
     let key = idempotency_key("evt-1", "users.create/batch-7");
     let users = new_users(25);
-    let created = c.create_users(&users, &key).await.unwrap().value;
+    let created = c.create_users(&users, false, &key).await.unwrap().value;
     assert_eq!(created.len(), 25);
     assert_eq!(created[0].user_id, 100);
     // The caller's retry carries the same key.
-    c.create_users(&users, &idempotency_key("evt-1", "users.create/batch-7"))
-        .await
-        .unwrap();
+    c.create_users(
+        &users,
+        false,
+        &idempotency_key("evt-1", "users.create/batch-7"),
+    )
+    .await
+    .unwrap();
     let log = log.lock().unwrap();
     assert_eq!(log.len(), 2);
     for s in log.iter() {
@@ -532,7 +540,7 @@ async fn server_error_on_read_is_retryable_on_write_ambiguous() {
         "{e:?}"
     );
     assert_eq!(e.endpoint_outcome(), "ambiguous");
-    let e = c.create_users(&new_users(1), "k").await.unwrap_err();
+    let e = c.create_users(&new_users(1), false, "k").await.unwrap_err();
     assert!(matches!(e, ApiError::Ambiguous { .. }), "{e:?}");
 }
 
@@ -580,7 +588,7 @@ async fn dropping_server() -> Url {
 #[tokio::test]
 async fn dropped_connection_is_ambiguous_for_a_write_retryable_for_a_read() {
     let c = key_client(&dropping_server().await);
-    let e = c.create_users(&new_users(2), "k").await.unwrap_err();
+    let e = c.create_users(&new_users(2), false, "k").await.unwrap_err();
     assert!(
         matches!(e, ApiError::Ambiguous { status: None, .. }),
         "{e:?}"

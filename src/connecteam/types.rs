@@ -86,6 +86,14 @@ pub struct User {
     pub email: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub is_archived: bool,
+    /// The user's custom field values as Connecteam shows them (a dropdown's value is
+    /// `[{id, value}]`, a direct manager's the manager's user id).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub custom_fields: Vec<CustomFieldValue>,
 }
 
 /// A value, or its default when Connecteam sends `null`.
@@ -109,6 +117,50 @@ pub struct NewUser {
     pub email: Option<String>,
     /// Always `user` for hires.
     pub user_type: String,
+    /// The plan's custom fields, written in the same request that creates the user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<CustomFieldValue>,
+}
+
+/// One custom field value, as written (`customFields: [{customFieldId, value}]`) and read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomFieldValue {
+    pub custom_field_id: u64,
+    #[serde(default)]
+    pub value: serde_json::Value,
+}
+
+/// Largest page the custom-fields endpoint serves.
+pub const MAX_CUSTOM_FIELDS_PAGE: u32 = 500;
+
+/// One of the account's custom fields (`GET /users/v1/custom-fields`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomField {
+    pub id: u64,
+    #[serde(default)]
+    pub name: String,
+    /// `str email date phone number dropdown file directManager birthday link location`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub is_multi_select: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub dropdown_options: Vec<DropdownOption>,
+}
+
+/// A dropdown's option.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DropdownOption {
+    pub id: u64,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub is_disabled: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub is_deleted: bool,
 }
 
 impl NewUser {
@@ -125,6 +177,7 @@ impl NewUser {
             phone_number: phone.as_str().to_owned(),
             email: email.map(|e| e.as_str().to_owned()),
             user_type: "user".to_owned(),
+            custom_fields: Vec::new(),
         }
     }
 }

@@ -21,6 +21,7 @@ mod bisect;
 mod claimed;
 mod job;
 mod jobs;
+mod profile;
 mod round;
 mod runner;
 mod schedule;

@@ -24,7 +24,7 @@ mod tests;
 
 pub use compiled::{RuleError, RuleErrors};
 pub use reload::{LoadedRules, RulesHandle, spawn_reloader};
-pub use table::{Matches, RuleSet, missing_in_account};
+pub use table::{Matches, RuleSet, fields_missing_in_account, missing_in_account};
 
 /// The documented example table, built into the binary so `serve --sandbox` runs the whole
 /// pipeline in an empty directory. It names only the packs and policies the simulator is

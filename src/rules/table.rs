@@ -307,3 +307,38 @@ pub fn missing_in_account(set: &RuleSet, packs: &[u64], policies: &[String]) -> 
     }
     lines
 }
+
+/// Human-readable lines naming the custom fields the table sets that the Connecteam account
+/// does not have, and the literal dropdown values that are none of the dropdown's options.
+/// `account`: the account's field names, each with its dropdown's option names (`None` for a
+/// field that is no dropdown). Names and options compare ignoring case, as Connecteam's do.
+pub fn fields_missing_in_account(
+    set: &RuleSet,
+    account: &[(String, Option<Vec<String>>)],
+) -> Vec<String> {
+    let by_name: HashMap<String, &Option<Vec<String>>> =
+        account.iter().map(|(n, o)| (n.to_lowercase(), o)).collect();
+    let mut lines = Vec::new();
+    for (name, literals) in set.custom_fields() {
+        match by_name.get(&name.to_lowercase()) {
+            None => lines.push(format!(
+                "custom field {name:?} is not in the Connecteam account"
+            )),
+            Some(Some(options)) => {
+                for l in literals {
+                    if !options
+                        .iter()
+                        .any(|o| o.trim().eq_ignore_ascii_case(l.trim()))
+                    {
+                        lines.push(format!(
+                            "{l:?} is not an option of the Connecteam dropdown {name:?} (options: {})",
+                            options.join(", ")
+                        ));
+                    }
+                }
+            }
+            Some(None) => {}
+        }
+    }
+    lines
+}

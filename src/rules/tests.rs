@@ -1421,3 +1421,28 @@ fn the_table_lists_the_custom_fields_and_literal_values_it_sets() {
         json!({"Department": ["Warehouse"], "Location": ["Austin", "HQ"], "Title": []})
     );
 }
+
+#[test]
+fn a_field_or_dropdown_option_the_account_lacks_is_named() {
+    let set = with_profile(
+        "  Title: \"{job.title}\"\n  Badge: yes\n",
+        "  - name: a\n    assign:\n      fields: { department: Warehouse, Location: \"{job.location}\" }\n  - name: b\n    assign:\n      fields: { Department: Drivers }\n",
+    );
+    let account = vec![
+        ("Title".to_owned(), None),
+        ("Location".to_owned(), Some(vec!["Austin, TX".to_owned()])),
+        (
+            "Department".to_owned(),
+            Some(vec!["Warehouse".to_owned(), "Retail".to_owned()]),
+        ),
+    ];
+    let lines = crate::rules::fields_missing_in_account(&set, &account);
+    assert_eq!(
+        lines,
+        vec![
+            "custom field \"Badge\" is not in the Connecteam account".to_owned(),
+            "\"Drivers\" is not an option of the Connecteam dropdown \"Department\" (options: Warehouse, Retail)".to_owned(),
+        ],
+        "templated values are not checked; `department` and `Department` are one field"
+    );
+}

@@ -8,17 +8,19 @@
 //! `waiting_for_user_timeout_s` passes. A lookup always precedes a create, so a create whose
 //! answer was lost is found on the next round instead of being repeated.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use super::user_match::{Matcher, has_phone, unique};
 use crate::clock::now_ms;
 use crate::config::{ConnecteamConfig, DeliveryConfig};
-use crate::connecteam::{self, Client, MAX_CREATE_USERS, NewUser};
+use crate::connecteam::{self, Client, CustomFieldValue, MAX_CREATE_USERS, NewUser};
 use crate::delivery::bisect::{Bisect, Refusal, names_number};
 use crate::delivery::claimed::{Claimed, Outcome};
 use crate::delivery::job::{Batches, Batching, Job};
+use crate::delivery::profile::{FieldCatalog, Fields, to_write};
 use crate::delivery::round::{Interrupt, Round};
 use crate::delivery::schedule::recheck_at;
 use crate::domain::{Hire, OperationKind, PhoneE164, Plan, idempotency};
@@ -31,6 +33,11 @@ pub struct ResolveUser {
     client: Client,
     create_missing_users: bool,
     region: String,
+    /// The account's custom fields, read when a plan first needs them.
+    fields: Arc<Fields>,
+    /// Events whose custom fields Connecteam refused on create: their user is created without
+    /// them on the next attempt.
+    fields_refused: Mutex<HashSet<String>>,
 }
 
 impl ResolveUser {
@@ -39,8 +46,19 @@ impl ResolveUser {
             client,
             create_missing_users: cfg.create_missing_users,
             region: cfg.default_phone_region.clone(),
+            fields: Arc::new(Fields::default()),
+            fields_refused: Mutex::new(HashSet::new()),
         }
     }
+}
+
+/// A hire to create, with what its plan writes on the user.
+struct ToCreate {
+    op: Claimed,
+    hire: Hire,
+    phone: PhoneE164,
+    fields: Vec<CustomFieldValue>,
+    activation: bool,
 }
 
 #[async_trait]
@@ -78,7 +96,38 @@ impl Job for ResolveUser {
             client: &client,
             region: &self.region,
         };
-        let mut found = matcher.find_users(round, &pending).await?;
+        // The plans' custom fields need the account's fields (read at most every few minutes)
+        // and the Connecteam ids of the direct managers they name, asked in the same lookup.
+        let plans: HashMap<i64, Plan> = pending
+            .iter()
+            .filter_map(|(op, _)| {
+                let plan: Plan = serde_json::from_value(op.plan.clone()?).ok()?;
+                Some((op.id, plan))
+            })
+            .collect();
+        let catalog = if plans.values().any(|p| !p.fields.is_empty()) {
+            match self.fields.catalog(round, &client).await? {
+                Ok(c) => Some(c),
+                Err(f @ Failure::Permanent(..)) => {
+                    tracing::warn!(error = ?f, "cannot read the Connecteam account's custom fields; users are created without them");
+                    None
+                }
+                Err(f) => {
+                    for (op, _) in &pending {
+                        round.settle(op, Outcome::Failed(f.clone()));
+                    }
+                    return Ok(());
+                }
+            }
+        } else {
+            None
+        };
+        let managers: Vec<String> = match &catalog {
+            Some(c) => unique(plans.values().flat_map(|p| c.manager_emails(&p.fields))),
+            None => Vec::new(),
+        };
+        let found = matcher.find_users(round, &pending, &managers).await?;
+        let (mut found, managers) = (found.hires, found.managers);
 
         // Archived matches are rehires: restore them.
         let archived: Vec<u64> = unique(
@@ -90,7 +139,7 @@ impl Job for ResolveUser {
         );
         let restore_failed = self.restore(round, &client, archived).await?;
 
-        let mut to_create: Vec<(Claimed, Hire, PhoneE164)> = Vec::new();
+        let mut to_create: Vec<ToCreate> = Vec::new();
         // One person in several events (two sources, a re-sent hire): one create. The others
         // wait for the next round, whose lookup finds the user created in this one (creating
         // them too would be refused as a duplicate phone or email and dead-letter them).
@@ -122,8 +171,20 @@ impl Job for ResolveUser {
                     }
                     creating.insert(p.as_str().to_owned());
                     creating.extend(email);
-                    let p = p.clone();
-                    to_create.push((op, h, p));
+                    let phone = p.clone();
+                    let plan = plans.get(&op.id);
+                    let fields = match (&catalog, plan) {
+                        (Some(c), Some(plan)) => self.fields_of(&op, c, &plan.fields, &managers),
+                        _ => Vec::new(),
+                    };
+                    let activation = plan.is_some_and(|p| p.activation);
+                    to_create.push(ToCreate {
+                        op,
+                        hire: h,
+                        phone,
+                        fields,
+                        activation,
+                    });
                 }
                 _ => {
                     let outcome = wait_for_user(round.config(), &op, &h);
@@ -173,75 +234,153 @@ impl ResolveUser {
         Ok(failed)
     }
 
-    /// Create the users nobody matched, 25 per request; a 422 for a batch is split to find
-    /// the refused hire.
+    /// The custom fields a created user gets: the plan's, in each type's form; each that
+    /// cannot be written is logged and counted, and left unset. None for an event whose fields
+    /// Connecteam refused before.
+    fn fields_of(
+        &self,
+        op: &Claimed,
+        catalog: &FieldCatalog,
+        fields: &BTreeMap<String, String>,
+        managers: &HashMap<String, u64>,
+    ) -> Vec<CustomFieldValue> {
+        if self
+            .fields_refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&op.event_id)
+        {
+            return Vec::new();
+        }
+        let (values, warnings) = to_write(catalog, fields, managers, &self.region);
+        for w in warnings {
+            metrics::counter!(METRIC_FIELD_WARNINGS, "reason" => w.reason).increment(1);
+            tracing::warn!(
+                event_id = %op.event_id,
+                field = %w.field,
+                reason = w.reason,
+                "custom field left unset: {}",
+                w.message
+            );
+        }
+        values
+    }
+
+    /// Create the users nobody matched, 25 per request, those to be sent the activation SMS
+    /// apart from the others (`sendActivation` is per request); a 422 for a batch is split to
+    /// find the refused hire.
     async fn create(
         &self,
         round: &mut Round<'_>,
         matcher: &Matcher<'_>,
-        to_create: Vec<(Claimed, Hire, PhoneE164)>,
+        to_create: Vec<ToCreate>,
+    ) -> Result<(), Interrupt> {
+        let (activate, quiet): (Vec<ToCreate>, Vec<ToCreate>) =
+            to_create.into_iter().partition(|c| c.activation);
+        for (send_activation, group) in [(false, quiet), (true, activate)] {
+            if !group.is_empty() {
+                self.create_group(round, matcher, send_activation, group)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_group(
+        &self,
+        round: &mut Round<'_>,
+        matcher: &Matcher<'_>,
+        send_activation: bool,
+        to_create: Vec<ToCreate>,
     ) -> Result<(), Interrupt> {
         let mut work = Bisect::new(to_create, MAX_CREATE_USERS);
         while let Some(batch) = work.next_chunk() {
             // Before sending: should this process die now, the next owner looks up first.
-            round
-                .mark_ambiguous(batch.iter().map(|(o, _, _)| o))
-                .await?;
+            round.mark_ambiguous(batch.iter().map(|c| &c.op)).await?;
             let users: Vec<NewUser> = batch
                 .iter()
-                .map(|(_, h, p)| {
-                    NewUser::new(
-                        &h.person.first_name,
-                        &h.person.last_name,
-                        p,
-                        h.person.email.as_ref(),
-                    )
+                .map(|c| {
+                    let mut u = NewUser::new(
+                        &c.hire.person.first_name,
+                        &c.hire.person.last_name,
+                        &c.phone,
+                        c.hire.person.email.as_ref(),
+                    );
+                    u.custom_fields = c.fields.clone();
+                    u
                 })
                 .collect();
             let key = idempotency::for_batch(
-                batch.iter().map(|(o, _, _)| o.event_id.as_str()),
+                batch.iter().map(|c| c.op.event_id.as_str()),
                 "users/create",
             );
             match round
-                .send(matcher.client.create_users(&users, &key))
+                .send(matcher.client.create_users(&users, send_activation, &key))
                 .await?
             {
                 Ok(created) => {
-                    for (op, _, phone) in &batch {
-                        let outcome = match has_phone(&created, phone, &self.region) {
-                            Some(u) => resolved(op, u.user_id),
+                    for c in &batch {
+                        let outcome = match has_phone(&created, &c.phone, &self.region) {
+                            Some(u) => resolved(&c.op, u.user_id),
                             None => Outcome::Failed(Failure::Ambiguous(
                                 "the created user was not in the answer".to_owned(),
                             )),
                         };
-                        round.settle(op, outcome);
+                        round.settle(&c.op, outcome);
                     }
                 }
                 Err(Failure::Permanent(422, detail)) => {
-                    let named = |(_, h, p): &(Claimed, Hire, PhoneE164)| {
-                        detail.contains(p.as_str())
-                            || h.person.email.as_ref().is_some_and(|e| {
+                    let named = |c: &ToCreate| {
+                        detail.contains(c.phone.as_str())
+                            || c.hire.person.email.as_ref().is_some_and(|e| {
                                 detail.to_lowercase().contains(&e.as_str().to_lowercase())
                             })
                     };
                     match work.refused(batch, &detail, named) {
                         Refusal::Later => {}
+                        Refusal::All(hires) | Refusal::Named(hires)
+                            if hires.len() == 1
+                                && !hires[0].fields.is_empty()
+                                && detail.contains("customField") =>
+                        {
+                            // The user's custom fields were refused (the account's fields or
+                            // options changed since they were read): create it without them.
+                            let c = &hires[0];
+                            self.fields.invalidate();
+                            self.fields_refused
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(c.op.event_id.clone());
+                            metrics::counter!(METRIC_FIELD_WARNINGS, "reason" => "refused")
+                                .increment(1);
+                            tracing::warn!(
+                                event_id = %c.op.event_id,
+                                %detail,
+                                "Connecteam refused the hire's custom fields; creating the user without them"
+                            );
+                            round.settle(
+                                &c.op,
+                                Outcome::Failed(Failure::Retryable(format!(
+                                    "Connecteam refused the custom fields ({detail}); retrying without them"
+                                ))),
+                            );
+                        }
                         Refusal::All(hires) => {
-                            for (op, _, _) in &hires {
+                            for c in &hires {
                                 round.settle(
-                                    op,
+                                    &c.op,
                                     Outcome::Failed(Failure::Permanent(422, detail.clone())),
                                 );
                             }
                         }
                         Refusal::Named(hires) => {
-                            for (op, h, _) in &hires {
+                            for c in &hires {
                                 // A refused hire's user may exist all the same: created by an
                                 // earlier attempt whose answer was lost and which landed late,
                                 // or by someone else since the lookup. Look before
                                 // dead-lettering.
-                                let outcome = match matcher.match_person(round, h).await? {
-                                    Ok(Some(u)) if !u.is_archived => resolved(op, u.user_id),
+                                let outcome = match matcher.match_person(round, &c.hire).await? {
+                                    Ok(Some(u)) if !u.is_archived => resolved(&c.op, u.user_id),
                                     // Archived meanwhile: the next round restores it.
                                     Ok(Some(_)) => Outcome::Failed(Failure::Retryable(
                                         "matched an archived user".to_owned(),
@@ -251,7 +390,7 @@ impl ResolveUser {
                                     }
                                     Err(f) => Outcome::Failed(f),
                                 };
-                                round.settle(op, outcome);
+                                round.settle(&c.op, outcome);
                             }
                         }
                     }
@@ -259,8 +398,8 @@ impl ResolveUser {
                 // The ambiguous mark stays for a failure that may have applied; a retry looks
                 // the user up before creating again anyway.
                 Err(f) => {
-                    for (op, _, _) in &batch {
-                        round.settle(op, Outcome::Failed(f.clone()));
+                    for c in &batch {
+                        round.settle(&c.op, Outcome::Failed(f.clone()));
                     }
                 }
             }
@@ -268,6 +407,9 @@ impl ResolveUser {
         Ok(())
     }
 }
+
+/// Custom field values hirebridge could not write, by reason.
+pub const METRIC_FIELD_WARNINGS: &str = "hirebridge_profile_field_warnings_total";
 
 /// The user of `op`'s event is known; the store queues the plan's operations with it.
 fn resolved(op: &Claimed, user_id: u64) -> Outcome {

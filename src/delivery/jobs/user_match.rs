@@ -33,20 +33,31 @@ pub(super) struct Matcher<'c> {
     pub region: &'c str,
 }
 
+/// What the batched lookups found: each hire's user (by operation id), and the active users of
+/// the managers' emails asked along (folded email → user id).
+pub(super) struct Found {
+    pub hires: HashMap<i64, Result<Option<User>, Failure>>,
+    pub managers: HashMap<String, u64>,
+}
+
 impl Matcher<'_> {
     /// Who each pending hire is in Connecteam, by operation id: `Ok(Some(user))`, `Ok(None)`
     /// (nobody yet), or why looking failed. Two lookups for the whole batch (emails, then the
     /// phones of those still unmatched); when Connecteam refuses a batched lookup outright,
     /// the hires are looked up one by one, so one value it will not take cannot sink the
-    /// other 99.
+    /// other 99. `managers` (folded emails of the plans' direct managers) go in the same email
+    /// lookup; they are not looked up one by one.
     pub async fn find_users(
         &self,
         round: &mut Round<'_>,
         pending: &[(Claimed, Hire)],
-    ) -> Result<HashMap<i64, Result<Option<User>, Failure>>, Interrupt> {
+        managers: &[String],
+    ) -> Result<Found, Interrupt> {
         let mut out = HashMap::with_capacity(pending.len());
-        match self.batch_match(round, pending).await? {
-            Ok(mut found) => {
+        let mut found_managers = HashMap::new();
+        match self.batch_match(round, pending, managers).await? {
+            Ok((mut found, m)) => {
+                found_managers = m;
                 for (op, _) in pending {
                     out.insert(op.id, Ok(found.remove(&op.id)));
                 }
@@ -69,25 +80,40 @@ impl Matcher<'_> {
                 }
             }
         }
-        Ok(out)
+        Ok(Found {
+            hires: out,
+            managers: found_managers,
+        })
     }
 
     /// The batched lookups: the users found, by operation id. Emails first, then the phones
     /// of the hires no email matched or matched only to an archived user: an active user
     /// found by phone is the person's current account, preferred to an archived one found by
     /// email (which would otherwise be restored beside it).
+    #[allow(clippy::type_complexity)]
     async fn batch_match(
         &self,
         round: &mut Round<'_>,
         pending: &[(Claimed, Hire)],
-    ) -> Result<Result<HashMap<i64, User>, Failure>, Interrupt> {
+        managers: &[String],
+    ) -> Result<Result<(HashMap<i64, User>, HashMap<String, u64>), Failure>, Interrupt> {
         let mut found: HashMap<i64, User> = HashMap::new();
+        let mut found_managers: HashMap<String, u64> = HashMap::new();
         for key in [Key::Email, Key::Phone] {
             let unmatched: Vec<&(Claimed, Hire)> = pending
                 .iter()
                 .filter(|(op, _)| found.get(&op.id).is_none_or(|u| u.is_archived))
                 .collect();
-            let values: Vec<String> = unique(unmatched.iter().filter_map(|(_, h)| key.of(h)));
+            let asked_managers: &[String] = match key {
+                Key::Email => managers,
+                Key::Phone => &[],
+            };
+            let values: Vec<String> = unique(
+                unmatched
+                    .iter()
+                    .filter_map(|(_, h)| key.of(h))
+                    .chain(asked_managers.iter().cloned()),
+            );
             if values.is_empty() {
                 continue;
             }
@@ -100,6 +126,13 @@ impl Matcher<'_> {
                 Ok(users) => users,
                 Err(f) => return Ok(Err(f)),
             };
+            for m in asked_managers {
+                if let Ok(e) = Email::parse(m)
+                    && let Some(u) = has_email(&users, &e).filter(|u| !u.is_archived)
+                {
+                    found_managers.insert(m.clone(), u.user_id);
+                }
+            }
             for (op, h) in unmatched {
                 let user = match key {
                     Key::Email => h.person.email.as_ref().and_then(|e| has_email(&users, e)),
@@ -118,7 +151,7 @@ impl Matcher<'_> {
                 }
             }
         }
-        Ok(Ok(found))
+        Ok(Ok((found, found_managers)))
     }
 
     /// One lookup, every page of it, archived users included.
