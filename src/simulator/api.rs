@@ -6,6 +6,7 @@ use axum::http::{Method, header};
 use base64::Engine as _;
 use serde_json::json;
 
+use super::custom_fields::{get_custom_fields, get_smart_groups};
 use super::onboarding::{assign_pack, get_assignments, get_packs};
 use super::reply::{Reply, Req, Res, missing};
 use super::sim::Simulator;
@@ -28,6 +29,8 @@ pub(crate) fn handle(sim: &Simulator, req: &Req) -> Reply {
         ["users", "v1", "users"] if m == Method::POST => create_users(sim, req),
         ["users", "v1", "users"] if m == Method::PUT => update_users(sim, req),
         ["users", "v1", "users", id] if m == Method::DELETE => archive_user(sim, id),
+        ["users", "v1", "custom-fields"] if m == Method::GET => get_custom_fields(sim, req),
+        ["users", "v1", "smart-groups"] if m == Method::GET => get_smart_groups(sim, req),
         ["onboarding", "v1", "packs"] if m == Method::GET => get_packs(sim),
         ["onboarding", "v1", "packs", id, "assignments"] if m == Method::GET => {
             get_assignments(sim, id)
@@ -45,6 +48,8 @@ pub(crate) fn handle(sim: &Simulator, req: &Req) -> Reply {
         ["oauth", "v1", "token"]
         | ["users", "v1", "users"]
         | ["users", "v1", "users", _]
+        | ["users", "v1", "custom-fields"]
+        | ["users", "v1", "smart-groups"]
         | ["onboarding", "v1", "packs"]
         | ["onboarding", "v1", "packs", _, "assignments"]
         | ["time-off", "v1", "policy-types"]

@@ -75,6 +75,7 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/_sim/faults", post(sim_add_fault).delete(sim_clear_faults))
         .route("/_sim/packs/{id}/assignments", get(sim_pack_assignments))
         .route("/_sim/policy-assignments", get(sim_policy_assignments))
+        .route("/_sim/activations", get(sim_activations))
         .route("/_sim/rate-limit", put(sim_rate_limit))
         .fallback(dispatch)
         .with_state(sim)
@@ -260,8 +261,21 @@ async fn sim_clear_requests(State(sim): State<Simulator>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn sim_users(State(sim): State<Simulator>) -> Json<Vec<super::state::SimUser>> {
-    Json(sim.users())
+/// Every user as the API shows it (with `customFields` and `smartGroupsIds`), archived
+/// included.
+async fn sim_users(State(sim): State<Simulator>) -> Json<Vec<Value>> {
+    let inner = sim.lock();
+    Json(
+        inner
+            .users
+            .values()
+            .map(|u| inner.user_json(u, true))
+            .collect(),
+    )
+}
+
+async fn sim_activations(State(sim): State<Simulator>) -> Json<Value> {
+    Json(json!({ "userIds": sim.activations() }))
 }
 
 #[derive(Deserialize)]

@@ -24,6 +24,28 @@
 //! * **Already-assigned pack users**: per [`AlreadyAssigned`]: `Ignore` (default) answers 200 and
 //!   changes nothing for them, `Reject` answers 422 for the whole request. Archived users exist
 //!   and may be assigned.
+//! * **Custom fields** (`GET /users/v1/custom-fields`, filters `customFieldIds`, `categoryIds`,
+//!   `customFieldNames`, `customFieldTypes` as repeated keys, paged like users): the seeded
+//!   account's fields are listed in [`Simulator::new`]. Writes (`customFields:
+//!   [{customFieldId, value}]` on POST and PUT items) are validated with the rest of the
+//!   request, 422 at `["body", i, "customFields", j, …]`: an unknown or repeated
+//!   `customFieldId`; `value` is required (`null` clears the field); `str` a string; `email`
+//!   and `phone` as for the user's own; `link` `http://…` or `https://…`; `number` a JSON
+//!   number; `date` `DD/MM/YYYY` naming a real date; `dropdown` `[{"id": n}]` of existing,
+//!   neither deleted nor disabled options, at most one for a single-select, no repeats (`[]`
+//!   clears); `directManager` the `userId` of an existing active user other than the one being
+//!   updated. Other types (`file`, `birthday`, `location`) are refused. Users show
+//!   `customFields: [{customFieldId, value, type, name}]` ordered by id (a dropdown's value as
+//!   `[{id, value}]`); a cleared field is not shown. A PUT changes only the fields it names.
+//! * **Smart groups** (`GET /users/v1/smart-groups`, `{id, name, groupSegmentId,
+//!   numberOfUsers}`) are rule-based: a user belongs to a group while one of its dropdown values
+//!   is in the group's rule, and every user shown carries the computed `smartGroupsIds`
+//!   (a PUT with `includeSmartGroupIds=false` leaves it out of its answer).
+//! * **Boolean query flags** (`sendActivation` on POST users, `includeSmartGroupIds` and
+//!   `editUsersByPhone` on PUT users) accept exactly `true` or `false`; anything else is a 422
+//!   query error. `sendActivation=true` records the created users as having got the
+//!   activation SMS ([`Simulator::activations`]). `editUsersByPhone` is accepted but items are
+//!   still matched by `userId`.
 //! * **Policy assignment**: a user holds one policy per policy TYPE; assigning another policy of
 //!   the same type replaces it. A repeated PUT overwrites balance and unit.
 //! * **Rate limit**: fixed windows aligned to the moment the simulator started: a "minute" is
@@ -47,10 +69,11 @@
 //! The same state is inspectable and controllable over HTTP under `/_sim/…` (not counted
 //! against the budget, not logged): `GET|DELETE /_sim/requests`, `GET|POST /_sim/users`,
 //! `POST|DELETE /_sim/faults`, `GET /_sim/packs/{id}/assignments`, `GET /_sim/policy-assignments`,
-//! `PUT /_sim/rate-limit`.
+//! `GET /_sim/activations`, `PUT /_sim/rate-limit`.
 
 mod api;
 mod control;
+mod custom_fields;
 mod model;
 mod onboarding;
 mod reply;
@@ -68,7 +91,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use model::{AlreadyAssigned, Fault, FaultKind, LoggedRequest, SimConfig};
 pub use sim::Simulator;
-pub use state::{SimPack, SimPolicy, SimPolicyType, SimUser};
+pub use state::{SimCustomField, SimDropdownOption, SimPack, SimPolicy, SimPolicyType, SimUser};
 pub use vendor_api::{VendorApi, VendorRequest};
 
 /// Runs the simulator on `listen` until `cancel`, with the default configuration (seeded, any

@@ -28,7 +28,8 @@ pub struct SimConfig {
     /// Length of a rate-limit "minute" (60 s normally, shorter for scaled-clock benches).
     pub window: Duration,
     pub already_assigned: AlreadyAssigned,
-    /// Seed the packs, policies and users listed in [`Simulator::new`].
+    /// Seed the packs, policies, users, custom fields and smart groups listed in
+    /// [`Simulator::new`].
     pub seed: bool,
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::model::{Fault, LoggedRequest, SimConfig};
-use super::state::{Inner, SimPack, SimPolicyType, SimUser};
+use super::state::{Inner, SimCustomField, SimDropdownOption, SimPack, SimPolicyType, SimUser};
 
 pub(crate) struct Shared {
     pub(crate) cfg: SimConfig,
@@ -35,7 +35,17 @@ impl Simulator {
     /// A new simulator. With `cfg.seed`: packs 101 "Company essentials" (default), 102 "Warehouse
     /// safety", 103 "Store operations", 104 "Office & IT setup", 105 "Texas compliance"; policy
     /// types `pt-vacation` (`pol-vac-ft-001` days, `pol-vac-pt-001` hours) and `pt-sick`
-    /// (`pol-sick-001` hours); users Grace Hopper (active) and Alan Turing (archived).
+    /// (`pol-sick-001` hours); users Grace Hopper (active) and Alan Turing (archived); user
+    /// custom fields (category 1) 6208755 `Title` (str), 6208756 `Employment Start Date`
+    /// (date), 6208760 `Direct manager` (directManager), 6208761 `Department` (dropdown: 1
+    /// Warehouse, 2 Logistics, 3 Retail, 4 Store, 5 Office, 6 Engineering, 7 HR, 8 Drivers
+    /// deleted), 6208762 `Location` (dropdown: 1 Austin, TX, 2 Dallas, TX, 3 Seattle, WA, 4 New
+    /// York, NY, 5 London, UK), 6208763 `Work email` (email), 6208764 `Emergency phone` (phone),
+    /// 6208765 `Hourly rate` (number), 6208766 `Handbook` (link), 6208767 `Skills`
+    /// (multi-select dropdown: 1 Forklift, 2 First aid, 3 Spanish); smart groups 2359154
+    /// `Warehouse team` (Department Warehouse or Logistics), 2359155 `Texas` (Location Austin
+    /// or Dallas), 2359156 `Retail team` (Department Retail or Store), 2359157 `Office`
+    /// (Department Office, Engineering or HR).
     pub fn new(cfg: SimConfig) -> Self {
         let started_epoch = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -169,6 +179,84 @@ impl Simulator {
     /// Changes the per-minute budget from now on.
     pub fn set_rate_limit(&self, per_minute: u32) {
         self.lock().rate.per_minute = per_minute;
+    }
+
+    /// The users created with `sendActivation=true`, in creation order.
+    pub fn activations(&self) -> Vec<u64> {
+        self.lock().activations.clone()
+    }
+
+    /// The value of the custom field called `name` on a user, as `GET /users/v1/users` shows
+    /// it (`None` when the user or field is unknown or the field is not set).
+    pub fn custom_field_value(&self, user_id: u64, name: &str) -> Option<serde_json::Value> {
+        let inner = self.lock();
+        let field = inner.custom_field_named(name)?.id;
+        inner
+            .users
+            .get(&user_id)?
+            .custom_fields
+            .iter()
+            .find_map(|cf| {
+                (cf["customFieldId"].as_u64() == Some(field)).then(|| cf["value"].clone())
+            })
+    }
+
+    /// The names of the smart groups a user belongs to now (empty for an unknown user).
+    pub fn smart_groups_of(&self, user_id: u64) -> Vec<String> {
+        let inner = self.lock();
+        inner
+            .users
+            .get(&user_id)
+            .map(|u| {
+                inner
+                    .smart_groups_of(u)
+                    .iter()
+                    .map(|g| g.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The account's custom fields, by id.
+    pub fn custom_fields(&self) -> Vec<SimCustomField> {
+        self.lock().custom_fields.values().cloned().collect()
+    }
+
+    /// Adds an option to the dropdown called `field_name` (test control: the account changes
+    /// under the service) and returns its id, one more than the largest so far.
+    ///
+    /// # Panics
+    /// When there is no dropdown field of that name.
+    pub fn add_dropdown_option(&self, field_name: &str, value: &str) -> u64 {
+        let mut inner = self.lock();
+        let options = inner
+            .custom_fields
+            .values_mut()
+            .find(|f| f.name == field_name)
+            .and_then(|f| f.dropdown_options.as_mut())
+            .unwrap_or_else(|| panic!("no dropdown custom field named {field_name:?}"));
+        let id = options.iter().map(|o| o.id).max().unwrap_or(0) + 1;
+        options.push(SimDropdownOption {
+            id,
+            value: value.into(),
+            is_disabled: false,
+            is_deleted: false,
+        });
+        id
+    }
+
+    /// Deletes the custom field called `name` (test control), with every user's value of it;
+    /// smart groups ruled by it then have no members. No-op for an unknown name.
+    pub fn remove_custom_field(&self, name: &str) {
+        let mut inner = self.lock();
+        let Some(id) = inner.custom_field_named(name).map(|f| f.id) else {
+            return;
+        };
+        inner.custom_fields.remove(&id);
+        for u in inner.users.values_mut() {
+            u.custom_fields
+                .retain(|cf| cf["customFieldId"].as_u64() != Some(id));
+        }
     }
 
     /// How many requests were answered 429 so far.

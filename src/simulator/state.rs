@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{Fault, LoggedRequest, SimConfig};
 
+/// The seeded `Department` and `Location` dropdowns (the smart groups' rules use them).
+const DEPARTMENT: u64 = 6_208_761;
+const LOCATION: u64 = 6_208_762;
+
 /// First `userId` handed out.
 pub(crate) const FIRST_USER_ID: u64 = 9_170_001;
 
@@ -23,10 +27,88 @@ pub struct SimUser {
     pub email: Option<String>,
     pub user_type: String,
     #[serde(default)]
+    /// `[{customFieldId, value, type, name}]` as Connecteam shows them, by `customFieldId` (a
+    /// dropdown's value is `[{id, value}]`, a direct manager's the manager's `userId`). The
+    /// API and `/_sim/users` add the computed `smartGroupsIds` when serialising a user.
     pub custom_fields: Vec<serde_json::Value>,
     pub is_archived: bool,
     pub created_at: i64,
     pub modified_at: i64,
+}
+
+/// One of the account's user custom fields, serialised as `GET /users/v1/custom-fields` shows
+/// it (`isMultiSelect` and `dropdownOptions` only for dropdowns).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimCustomField {
+    pub id: u64,
+    pub name: String,
+    /// `str email date phone number dropdown directManager link …`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub category_id: u64,
+    pub is_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_multi_select: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropdown_options: Option<Vec<SimDropdownOption>>,
+}
+
+/// A dropdown field's option.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimDropdownOption {
+    pub id: u64,
+    pub value: String,
+    pub is_disabled: bool,
+    pub is_deleted: bool,
+}
+
+impl SimCustomField {
+    fn plain(id: u64, name: &str, kind: &str) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            kind: kind.into(),
+            category_id: 1,
+            is_required: false,
+            is_multi_select: None,
+            dropdown_options: None,
+        }
+    }
+
+    fn dropdown(id: u64, name: &str, multi: bool, options: &[&str]) -> Self {
+        let options = options
+            .iter()
+            .zip(1..)
+            .map(|(v, id)| SimDropdownOption {
+                id,
+                value: (*v).into(),
+                is_disabled: false,
+                is_deleted: false,
+            })
+            .collect();
+        Self {
+            is_multi_select: Some(multi),
+            dropdown_options: Some(options),
+            ..Self::plain(id, name, "dropdown")
+        }
+    }
+
+    /// The option with this id, deleted and disabled ones included.
+    pub fn option(&self, id: u64) -> Option<&SimDropdownOption> {
+        self.dropdown_options.as_ref()?.iter().find(|o| o.id == id)
+    }
+}
+
+/// A rule-based smart group: a user is a member while the dropdown `field_id` holds one of
+/// `option_ids`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SimSmartGroup {
+    pub id: u64,
+    pub name: String,
+    pub field_id: u64,
+    pub option_ids: Vec<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -176,6 +258,11 @@ pub(crate) struct Inner {
     pub log: Vec<LoggedRequest>,
     pub rate: Rate,
     pub count_429: usize,
+    /// The account's user custom fields, by id.
+    pub custom_fields: BTreeMap<u64, SimCustomField>,
+    pub smart_groups: Vec<SimSmartGroup>,
+    /// Users created with `sendActivation=true`, in creation order.
+    pub activations: Vec<u64>,
 }
 
 impl Inner {
@@ -193,6 +280,9 @@ impl Inner {
             log: Vec::new(),
             rate: Rate::new(cfg),
             count_429: 0,
+            custom_fields: BTreeMap::new(),
+            smart_groups: Vec::new(),
+            activations: Vec::new(),
         }
     }
 
@@ -248,6 +338,7 @@ impl Inner {
                 policies: vec![policy("pol-sick-001", "Sick leave", "hours", "yearly")],
             },
         ];
+        self.seed_custom_fields();
         self.insert_user(
             "Grace",
             "Hopper",
@@ -264,6 +355,109 @@ impl Inner {
             true,
             now,
         );
+    }
+
+    /// The custom fields and smart groups listed in [`super::Simulator::new`].
+    fn seed_custom_fields(&mut self) {
+        let mut department = SimCustomField::dropdown(
+            DEPARTMENT,
+            "Department",
+            false,
+            &[
+                "Warehouse",
+                "Logistics",
+                "Retail",
+                "Store",
+                "Office",
+                "Engineering",
+                "HR",
+                "Drivers",
+            ],
+        );
+        if let Some(drivers) = department
+            .dropdown_options
+            .as_mut()
+            .and_then(|o| o.last_mut())
+        {
+            drivers.is_deleted = true;
+        }
+        let fields = [
+            SimCustomField::plain(6_208_755, "Title", "str"),
+            SimCustomField::plain(6_208_756, "Employment Start Date", "date"),
+            SimCustomField::plain(6_208_760, "Direct manager", "directManager"),
+            department,
+            SimCustomField::dropdown(
+                LOCATION,
+                "Location",
+                false,
+                &[
+                    "Austin, TX",
+                    "Dallas, TX",
+                    "Seattle, WA",
+                    "New York, NY",
+                    "London, UK",
+                ],
+            ),
+            SimCustomField::plain(6_208_763, "Work email", "email"),
+            SimCustomField::plain(6_208_764, "Emergency phone", "phone"),
+            SimCustomField::plain(6_208_765, "Hourly rate", "number"),
+            SimCustomField::plain(6_208_766, "Handbook", "link"),
+            SimCustomField::dropdown(
+                6_208_767,
+                "Skills",
+                true,
+                &["Forklift", "First aid", "Spanish"],
+            ),
+        ];
+        for f in fields {
+            self.custom_fields.insert(f.id, f);
+        }
+        let group = |id: u64, name: &str, field_id: u64, option_ids: &[u64]| SimSmartGroup {
+            id,
+            name: name.into(),
+            field_id,
+            option_ids: option_ids.to_vec(),
+        };
+        self.smart_groups = vec![
+            group(2_359_154, "Warehouse team", DEPARTMENT, &[1, 2]),
+            group(2_359_155, "Texas", LOCATION, &[1, 2]),
+            group(2_359_156, "Retail team", DEPARTMENT, &[3, 4]),
+            group(2_359_157, "Office", DEPARTMENT, &[5, 6, 7]),
+        ];
+    }
+
+    /// The custom field called `name` (exact match).
+    pub fn custom_field_named(&self, name: &str) -> Option<&SimCustomField> {
+        self.custom_fields.values().find(|f| f.name == name)
+    }
+
+    /// The smart groups `u` belongs to, computed from its current dropdown values.
+    pub fn smart_groups_of(&self, u: &SimUser) -> Vec<&SimSmartGroup> {
+        self.smart_groups
+            .iter()
+            .filter(|g| {
+                u.custom_fields.iter().any(|cf| {
+                    cf["customFieldId"].as_u64() == Some(g.field_id)
+                        && cf["value"].as_array().is_some_and(|opts| {
+                            opts.iter().any(|o| {
+                                o["id"]
+                                    .as_u64()
+                                    .is_some_and(|id| g.option_ids.contains(&id))
+                            })
+                        })
+                })
+            })
+            .collect()
+    }
+
+    /// `u` as the API shows it: with `smartGroupsIds` unless `!with_groups`.
+    pub fn user_json(&self, u: &SimUser, with_groups: bool) -> serde_json::Value {
+        let mut v = serde_json::to_value(u).unwrap_or_default();
+        if with_groups {
+            let ids: Vec<u64> = self.smart_groups_of(u).iter().map(|g| g.id).collect();
+            v["smartGroupsIds"] = serde_json::json!(ids);
+        }
+        v
     }
 
     pub fn add_pack(&mut self, id: u64, name: &str, description: &str, is_default: bool) {

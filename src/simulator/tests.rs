@@ -1341,3 +1341,833 @@ async fn faults_are_taken_in_queue_order() {
     let r = get(&s, "/onboarding/v1/packs").await;
     assert_eq!(r.body, json!({"detail": "Too many requests"}));
 }
+
+// ---------- custom fields, activation SMS, smart groups ----------
+
+const TITLE: u64 = 6_208_755;
+const START_DATE: u64 = 6_208_756;
+const MANAGER: u64 = 6_208_760;
+const DEPARTMENT: u64 = 6_208_761;
+const LOCATION: u64 = 6_208_762;
+const WORK_EMAIL: u64 = 6_208_763;
+const EMERGENCY_PHONE: u64 = 6_208_764;
+const HOURLY_RATE: u64 = 6_208_765;
+const HANDBOOK: u64 = 6_208_766;
+const SKILLS: u64 = 6_208_767;
+const WAREHOUSE_TEAM: u64 = 2_359_154;
+const TEXAS: u64 = 2_359_155;
+const RETAIL_TEAM: u64 = 2_359_156;
+
+/// A new user carrying `fields` (`[{customFieldId, value}]`).
+fn user_with(first: &str, phone: &str, fields: Value) -> Value {
+    let mut u = user(first, phone, None);
+    u["customFields"] = fields;
+    u
+}
+
+fn field_ids(r: &Resp) -> Vec<u64> {
+    r.body["data"]["customFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_u64().unwrap())
+        .collect()
+}
+
+async fn post_users(s: &Simulator, query: &str, body: Value) -> Resp {
+    call(
+        s,
+        Method::POST,
+        &format!("/users/v1/users{query}"),
+        Some(body),
+    )
+    .await
+}
+
+async fn put_users(s: &Simulator, query: &str, body: Value) -> Resp {
+    call(
+        s,
+        Method::PUT,
+        &format!("/users/v1/users{query}"),
+        Some(body),
+    )
+    .await
+}
+
+/// Creates one user with `fields`; returns its id.
+async fn create_with(s: &Simulator, phone: &str, fields: Value) -> u64 {
+    let r = post_users(s, "", json!([user_with("Hire", phone, fields)])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["data"]["results"][0]["userId"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn custom_fields_are_seeded_filtered_and_paged() {
+    let s = sim();
+    let r = get(&s, "/users/v1/custom-fields").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["requestId"].as_str().unwrap().len(), 36);
+    assert_eq!(
+        field_ids(&r),
+        [
+            TITLE,
+            START_DATE,
+            MANAGER,
+            DEPARTMENT,
+            LOCATION,
+            WORK_EMAIL,
+            EMERGENCY_PHONE,
+            HOURLY_RATE,
+            HANDBOOK,
+            SKILLS
+        ]
+    );
+    // Exactly the default limit: nothing beyond.
+    assert!(r.body.get("paging").is_none());
+    let fields = &r.body["data"]["customFields"];
+    assert_eq!(
+        fields[0],
+        json!({"id": TITLE, "name": "Title", "type": "str", "categoryId": 1, "isRequired": false})
+    );
+    assert_eq!(fields[1]["type"], "date");
+    assert_eq!(fields[2]["type"], "directManager");
+    let dept = &fields[3];
+    assert_eq!(dept["name"], "Department");
+    assert_eq!(dept["type"], "dropdown");
+    assert_eq!(dept["isMultiSelect"], false);
+    assert_eq!(dept["dropdownOptions"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        dept["dropdownOptions"][0],
+        json!({"id": 1, "value": "Warehouse", "isDisabled": false, "isDeleted": false})
+    );
+    assert_eq!(
+        dept["dropdownOptions"][7],
+        json!({"id": 8, "value": "Drivers", "isDisabled": false, "isDeleted": true})
+    );
+    assert_eq!(fields[4]["dropdownOptions"][0]["value"], "Austin, TX");
+    assert_eq!(fields[4]["dropdownOptions"][4]["value"], "London, UK");
+    assert_eq!(fields[9]["name"], "Skills");
+    assert_eq!(fields[9]["isMultiSelect"], true);
+    assert_eq!(fields[9]["dropdownOptions"][1]["value"], "First aid");
+
+    // Pages of 3.
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let r = get(
+            &s,
+            &format!("/users/v1/custom-fields?limit=3&offset={offset}"),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let ids = field_ids(&r);
+        seen.extend(ids.clone());
+        match r.body.get("paging") {
+            Some(p) => {
+                assert_eq!(ids.len(), 3);
+                assert_eq!(p["offset"], offset + 3);
+                offset = p["offset"].as_u64().unwrap();
+            }
+            None => {
+                assert_eq!(ids, [SKILLS]);
+                break;
+            }
+        }
+    }
+    assert_eq!(seen.len(), 10);
+    assert_eq!(offset, 9);
+
+    // Filters: OR within a key, AND across keys.
+    let r = get(
+        &s,
+        "/users/v1/custom-fields?customFieldNames=Department&customFieldNames=Location",
+    )
+    .await;
+    assert_eq!(field_ids(&r), [DEPARTMENT, LOCATION]);
+    let r = get(&s, "/users/v1/custom-fields?customFieldTypes=dropdown").await;
+    assert_eq!(field_ids(&r), [DEPARTMENT, LOCATION, SKILLS]);
+    let r = get(
+        &s,
+        &format!("/users/v1/custom-fields?customFieldTypes=dropdown&customFieldIds={SKILLS}&customFieldIds={TITLE}"),
+    )
+    .await;
+    assert_eq!(field_ids(&r), [SKILLS]);
+    let r = get(&s, "/users/v1/custom-fields?customFieldNames=department").await;
+    assert_eq!(field_ids(&r), Vec::<u64>::new());
+
+    for (q, loc) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("offset=-1", "offset"),
+        ("customFieldIds=x", "customFieldIds"),
+        ("customFieldTypes=text", "customFieldTypes"),
+    ] {
+        let r = get(&s, &format!("/users/v1/custom-fields?{q}")).await;
+        assert_eq!(r.status, 422, "{q}");
+        assert_eq!(r.body["detail"][0]["loc"], json!(["query", loc]), "{q}");
+    }
+    // Logged and counted like every API request.
+    let log = s.requests();
+    assert!(log.iter().all(|l| l.path == "/users/v1/custom-fields"));
+    assert_eq!(log.len(), 14);
+    let r = get(&s, "/users/v1/custom-fields").await;
+    assert_eq!(header(&r, "x-ratelimit-minute-remaining"), 100 - 15);
+    assert_eq!(
+        call(&s, Method::POST, "/users/v1/custom-fields", None)
+            .await
+            .status,
+        405
+    );
+}
+
+#[tokio::test]
+async fn each_custom_field_type_takes_its_form_and_refuses_others() {
+    let s = sim();
+    // (field, accepted value, as users show it, refused values)
+    let cases: Vec<(u64, Value, Value, Vec<Value>)> = vec![
+        (
+            TITLE,
+            json!("Picker"),
+            json!("Picker"),
+            vec![json!(5), json!(true), json!(["Picker"])],
+        ),
+        (
+            START_DATE,
+            json!("29/02/2028"),
+            json!("29/02/2028"),
+            vec![
+                json!("31/02/2026"),
+                json!("29/02/2027"),
+                json!("2026-12-01"),
+                json!("1/12/2026"),
+                json!("00/01/2026"),
+                json!("12/13/2026"),
+                json!("01/12/0000"),
+                json!("０1/12/2026"),
+                json!(20_261_201),
+            ],
+        ),
+        (
+            MANAGER,
+            json!(GRACE),
+            json!(GRACE),
+            vec![
+                json!(ALAN),
+                json!(1),
+                json!(GRACE.to_string()),
+                json!(9_170_001.5),
+            ],
+        ),
+        (
+            DEPARTMENT,
+            json!([{"id": 1}]),
+            json!([{"id": 1, "value": "Warehouse"}]),
+            vec![
+                json!([{"id": 1}, {"id": 2}]),
+                json!([{"id": 8}]),
+                json!([{"id": 99}]),
+                json!([{"id": "1"}]),
+                json!([{}]),
+                json!({"id": 1}),
+                json!(1),
+                json!("Warehouse"),
+            ],
+        ),
+        (
+            LOCATION,
+            json!([{"id": 2}]),
+            json!([{"id": 2, "value": "Dallas, TX"}]),
+            vec![json!([{"id": 6}]), json!([{"id": 1}, {"id": 2}])],
+        ),
+        (
+            WORK_EMAIL,
+            json!("ada@work.example.com"),
+            json!("ada@work.example.com"),
+            vec![json!("not-an-email"), json!("a b@example.com"), json!(3)],
+        ),
+        (
+            EMERGENCY_PHONE,
+            json!("+15550009999"),
+            json!("+15550009999"),
+            vec![
+                json!("555-0100"),
+                json!("+1 555 000 9999"),
+                json!(15_550_009_999u64),
+            ],
+        ),
+        (
+            HOURLY_RATE,
+            json!(18.5),
+            json!(18.5),
+            vec![json!("18.5"), json!(true), json!([18])],
+        ),
+        (
+            HANDBOOK,
+            json!("https://example.com/handbook"),
+            json!("https://example.com/handbook"),
+            vec![
+                json!("example.com/handbook"),
+                json!("ftp://example.com"),
+                json!("https://"),
+                json!(1),
+            ],
+        ),
+        (
+            SKILLS,
+            json!([{"id": 1}, {"id": 3}]),
+            json!([{"id": 1, "value": "Forklift"}, {"id": 3, "value": "Spanish"}]),
+            vec![json!([{"id": 1}, {"id": 1}]), json!([{"id": 4}])],
+        ),
+    ];
+    let names: Vec<(u64, String, String)> =
+        get(&s, "/users/v1/custom-fields").await.body["data"]["customFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_u64().unwrap(),
+                    f["name"].as_str().unwrap().to_owned(),
+                    f["type"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+    for (n, (field, good, shown, bads)) in cases.into_iter().enumerate() {
+        let before = s.users().len();
+        for bad in bads {
+            let body = json!([user_with(
+                "Bad",
+                "+15550007777",
+                json!([{"customFieldId": field, "value": bad}])
+            )]);
+            let r = post_users(&s, "", body).await;
+            assert_eq!(r.status, 422, "{field} {bad}: {}", r.body);
+            let loc = r.body["detail"][0]["loc"].as_array().unwrap();
+            assert_eq!(
+                loc[..5],
+                [
+                    json!("body"),
+                    json!(0),
+                    json!("customFields"),
+                    json!(0),
+                    json!("value")
+                ],
+                "{field} {bad}"
+            );
+            assert!(r.body["detail"][0]["msg"].is_string());
+            assert_eq!(s.users().len(), before, "nothing created for {field} {bad}");
+        }
+        let phone = format!("+1555001{n:04}");
+        let body = json!([user_with(
+            "Good",
+            &phone,
+            json!([{"customFieldId": field, "value": good}])
+        )]);
+        let r = post_users(&s, "", body).await;
+        assert_eq!(r.status, 200, "{field}: {}", r.body);
+        let (_, name, kind) = names.iter().find(|(id, ..)| *id == field).unwrap();
+        let created = &r.body["data"]["results"][0];
+        assert_eq!(
+            created["customFields"],
+            json!([{"customFieldId": field, "value": shown, "type": kind, "name": name}]),
+            "{field}"
+        );
+        let id = created["userId"].as_u64().unwrap();
+        assert_eq!(s.custom_field_value(id, name), Some(shown.clone()));
+        let r = get(&s, &format!("/users/v1/users?userIds={id}")).await;
+        assert_eq!(
+            r.body["data"]["users"][0]["customFields"][0]["value"],
+            shown
+        );
+    }
+
+    // A disabled option is refused too.
+    s.lock()
+        .custom_fields
+        .get_mut(&SKILLS)
+        .and_then(|f| f.dropdown_options.as_mut())
+        .unwrap()[1]
+        .is_disabled = true;
+    let body = json!([user_with(
+        "Bad",
+        "+15550007777",
+        json!([{"customFieldId": SKILLS, "value": [{"id": 2}]}])
+    )]);
+    let r = post_users(&s, "", body).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.body["detail"][0]["loc"],
+        json!(["body", 0, "customFields", 0, "value", 0])
+    );
+}
+
+#[tokio::test]
+async fn custom_field_entries_need_a_known_unique_id_and_a_value() {
+    let s = sim();
+    let cases = [
+        (
+            json!([{"customFieldId": 42, "value": "x"}]),
+            json!(["body", 0, "customFields", 0, "customFieldId"]),
+        ),
+        (
+            json!([
+                {"customFieldId": TITLE, "value": "x"},
+                {"customFieldId": TITLE, "value": "y"}
+            ]),
+            json!(["body", 0, "customFields", 1, "customFieldId"]),
+        ),
+        (
+            json!([{"customFieldId": TITLE}]),
+            json!(["body", 0, "customFields", 0, "value"]),
+        ),
+        (
+            json!([{"value": "x"}]),
+            json!(["body", 0, "customFields", 0, "customFieldId"]),
+        ),
+        (
+            json!([{"customFieldId": "Title", "value": "x"}]),
+            json!(["body", 0, "customFields", 0, "customFieldId"]),
+        ),
+        (json!(["Title"]), json!(["body", 0, "customFields", 0])),
+        (
+            json!({"customFieldId": TITLE, "value": "x"}),
+            json!(["body", 0, "customFields"]),
+        ),
+    ];
+    for (fields, loc) in cases {
+        let r = post_users(
+            &s,
+            "",
+            json!([user_with("A", "+15550001111", fields.clone())]),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{fields}");
+        assert_eq!(r.body["detail"][0]["loc"], loc, "{fields}");
+        assert_eq!(s.users().len(), 2);
+    }
+    // The same field on two different users is fine.
+    let r = post_users(
+        &s,
+        "",
+        json!([
+            user_with(
+                "A",
+                "+15550001111",
+                json!([{"customFieldId": TITLE, "value": "x"}])
+            ),
+            user_with(
+                "B",
+                "+15550002222",
+                json!([{"customFieldId": TITLE, "value": "y"}])
+            ),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn one_bad_custom_field_refuses_the_whole_batch() {
+    let s = sim();
+    let r = post_users(
+        &s,
+        "?sendActivation=true",
+        json!([
+            user_with(
+                "A",
+                "+15550001111",
+                json!([{"customFieldId": TITLE, "value": "Picker"}])
+            ),
+            user_with(
+                "B",
+                "+15550002222",
+                json!([
+                    {"customFieldId": TITLE, "value": "Driver"},
+                    {"customFieldId": START_DATE, "value": "2026-12-01"}
+                ])
+            ),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["detail"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r.body["detail"][0]["loc"],
+        json!(["body", 1, "customFields", 1, "value"])
+    );
+    assert_eq!(s.users().len(), 2);
+    assert!(s.activations().is_empty());
+
+    // PUT: one bad item, nothing changed for the good one.
+    let r = put_users(
+        &s,
+        "",
+        json!([
+            {"userId": GRACE, "lastName": "H.", "customFields": [{"customFieldId": TITLE, "value": "Admiral"}]},
+            {"userId": ALAN, "customFields": [{"customFieldId": DEPARTMENT, "value": [{"id": 8}]}]},
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.body["detail"][0]["loc"],
+        json!(["body", 1, "customFields", 0, "value", 0])
+    );
+    assert_eq!(s.users()[0].last_name, "Hopper");
+    assert_eq!(s.custom_field_value(GRACE, "Title"), None);
+}
+
+#[tokio::test]
+async fn put_merges_custom_fields_and_null_clears() {
+    let s = sim();
+    let id = create_with(
+        &s,
+        "+15550001111",
+        json!([
+            {"customFieldId": HOURLY_RATE, "value": 18},
+            {"customFieldId": TITLE, "value": "Picker"},
+            {"customFieldId": DEPARTMENT, "value": [{"id": 1}]},
+            {"customFieldId": MANAGER, "value": GRACE},
+        ]),
+    )
+    .await;
+    let users = s.users();
+    let fields = &users
+        .iter()
+        .find(|u| u.user_id == id)
+        .unwrap()
+        .custom_fields;
+    let order: Vec<u64> = fields
+        .iter()
+        .map(|f| f["customFieldId"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, [TITLE, MANAGER, DEPARTMENT, HOURLY_RATE]);
+
+    // Only the named field changes.
+    let r = put_users(
+        &s,
+        "",
+        json!([{"userId": id, "customFields": [{"customFieldId": TITLE, "value": "Lead picker"}]}]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["data"]["results"][0]["customFields"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(
+        s.custom_field_value(id, "Title"),
+        Some(json!("Lead picker"))
+    );
+    assert_eq!(
+        s.custom_field_value(id, "Department"),
+        Some(json!([{"id": 1, "value": "Warehouse"}]))
+    );
+    assert_eq!(s.custom_field_value(id, "Hourly rate"), Some(json!(18)));
+    assert_eq!(
+        s.custom_field_value(id, "Direct manager"),
+        Some(json!(GRACE))
+    );
+
+    // A PUT without customFields keeps them all.
+    let r = put_users(&s, "", json!([{"userId": id, "firstName": "Renamed"}])).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        s.users()
+            .iter()
+            .find(|u| u.user_id == id)
+            .unwrap()
+            .custom_fields
+            .len(),
+        4
+    );
+
+    // null clears, and so does an empty dropdown selection.
+    let r = put_users(
+        &s,
+        "",
+        json!([{"userId": id, "customFields": [
+            {"customFieldId": HOURLY_RATE, "value": null},
+            {"customFieldId": DEPARTMENT, "value": []},
+        ]}]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.custom_field_value(id, "Hourly rate"), None);
+    assert_eq!(s.custom_field_value(id, "Department"), None);
+    assert_eq!(
+        s.custom_field_value(id, "Title"),
+        Some(json!("Lead picker"))
+    );
+    let r = get(&s, &format!("/users/v1/users?userIds={id}")).await;
+    let shown: Vec<&str> = r.body["data"]["users"][0]["customFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown, ["Title", "Direct manager"]);
+
+    // A user cannot manage itself; an archived manager is refused in a PUT too.
+    for manager in [id, ALAN] {
+        let r = put_users(
+            &s,
+            "",
+            json!([{"userId": id, "customFields": [{"customFieldId": MANAGER, "value": manager}]}]),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{manager}");
+        assert_eq!(
+            r.body["detail"][0]["loc"],
+            json!(["body", 0, "customFields", 0, "value"])
+        );
+    }
+    assert_eq!(
+        s.custom_field_value(id, "Direct manager"),
+        Some(json!(GRACE))
+    );
+    // Someone else may be managed by the new user.
+    let r = put_users(
+        &s,
+        "",
+        json!([{"userId": GRACE, "customFields": [{"customFieldId": MANAGER, "value": id}]}]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn send_activation_is_recorded_only_when_true() {
+    let s = sim();
+    let r = post_users(&s, "", json!([user("A", "+15550001111", None)])).await;
+    assert_eq!(r.status, 200);
+    let r = post_users(
+        &s,
+        "?sendActivation=true",
+        json!([
+            user("B", "+15550002222", None),
+            user("C", "+15550003333", None)
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let b = r.body["data"]["results"][0]["userId"].as_u64().unwrap();
+    let c = r.body["data"]["results"][1]["userId"].as_u64().unwrap();
+    let r = post_users(
+        &s,
+        "?sendActivation=false",
+        json!([user("D", "+15550004444", None)]),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = post_users(
+        &s,
+        "?sendActivation=true",
+        json!([user("E", "+15550005555", None)]),
+    )
+    .await;
+    let e = r.body["data"]["results"][0]["userId"].as_u64().unwrap();
+    for bad in ["yes", "1", "TRUE", ""] {
+        let r = post_users(
+            &s,
+            &format!("?sendActivation={bad}"),
+            json!([user("F", "+15550006666", None)]),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{bad}");
+        assert_eq!(
+            r.body["detail"][0]["loc"],
+            json!(["query", "sendActivation"])
+        );
+    }
+    // A refused request with true sends nothing.
+    let r = post_users(
+        &s,
+        "?sendActivation=true",
+        json!([user("G", "+15550007777", Some("bad"))]),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(s.users().len(), 7);
+    assert_eq!(s.activations(), [b, c, e]);
+    let r = get(&s, "/_sim/activations").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, json!({"userIds": [b, c, e]}));
+}
+
+#[tokio::test]
+async fn smart_groups_follow_dropdown_values() {
+    let s = sim();
+    let r = get(&s, "/users/v1/smart-groups").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["requestId"].as_str().unwrap().len(), 36);
+    let groups: Vec<(u64, &str)> = r.body["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["id"].as_u64().unwrap(), g["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            (WAREHOUSE_TEAM, "Warehouse team"),
+            (TEXAS, "Texas"),
+            (RETAIL_TEAM, "Retail team"),
+            (2_359_157, "Office"),
+        ]
+    );
+    assert_eq!(r.body["data"]["groups"][0]["numberOfUsers"], 0);
+
+    let r = post_users(
+        &s,
+        "",
+        json!([user_with(
+            "Hire",
+            "+15550001111",
+            json!([
+                {"customFieldId": DEPARTMENT, "value": [{"id": 2}]},
+                {"customFieldId": LOCATION, "value": [{"id": 1}]},
+            ])
+        )]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let created = &r.body["data"]["results"][0];
+    assert_eq!(created["smartGroupsIds"], json!([WAREHOUSE_TEAM, TEXAS]));
+    let id = created["userId"].as_u64().unwrap();
+    assert_eq!(s.smart_groups_of(id), ["Warehouse team", "Texas"]);
+    let r = get(&s, "/users/v1/smart-groups?name=Texas").await;
+    assert_eq!(
+        r.body["data"]["groups"],
+        json!([{"id": TEXAS, "name": "Texas", "groupSegmentId": 1, "numberOfUsers": 1}])
+    );
+
+    // Moving department moves the group.
+    let r = put_users(
+        &s,
+        "?editUsersByPhone=false",
+        json!([{"userId": id, "customFields": [{"customFieldId": DEPARTMENT, "value": [{"id": 3}]}]}]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["data"]["results"][0]["smartGroupsIds"],
+        json!([TEXAS, RETAIL_TEAM])
+    );
+    assert_eq!(s.smart_groups_of(id), ["Texas", "Retail team"]);
+    let r = get(&s, &format!("/users/v1/users?userIds={id}")).await;
+    assert_eq!(
+        r.body["data"]["users"][0]["smartGroupsIds"],
+        json!([TEXAS, RETAIL_TEAM])
+    );
+
+    // includeSmartGroupIds=false leaves them out of the PUT answer only.
+    let r = put_users(
+        &s,
+        "?includeSmartGroupIds=false",
+        json!([{"userId": id, "customFields": [{"customFieldId": LOCATION, "value": null}]}]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["data"]["results"][0].get("smartGroupsIds").is_none());
+    assert_eq!(s.smart_groups_of(id), ["Retail team"]);
+    let r = put_users(
+        &s,
+        "?includeSmartGroupIds=true",
+        json!([{"userId": id, "customFields": [{"customFieldId": DEPARTMENT, "value": [{"id": 1}]}]}]),
+    )
+    .await;
+    assert_eq!(
+        r.body["data"]["results"][0]["smartGroupsIds"],
+        json!([WAREHOUSE_TEAM])
+    );
+    for q in ["includeSmartGroupIds=no", "editUsersByPhone=2"] {
+        let r = put_users(&s, &format!("?{q}"), json!([{"userId": id}])).await;
+        assert_eq!(r.status, 422, "{q}");
+        assert_eq!(r.body["detail"][0]["loc"][0], "query");
+    }
+
+    // Users without dropdown values are in no group; the inspection route shows it all.
+    assert!(s.smart_groups_of(GRACE).is_empty());
+    assert!(s.smart_groups_of(12345).is_empty());
+    let r = get(&s, "/_sim/users").await;
+    let users = r.body.as_array().unwrap();
+    assert_eq!(users[0]["smartGroupsIds"], json!([]));
+    assert_eq!(users[2]["smartGroupsIds"], json!([WAREHOUSE_TEAM]));
+    assert_eq!(
+        users[2]["customFields"],
+        json!([{"customFieldId": DEPARTMENT, "value": [{"id": 1, "value": "Warehouse"}],
+                "type": "dropdown", "name": "Department"}])
+    );
+}
+
+#[tokio::test]
+async fn the_account_can_change_under_the_service() {
+    let s = sim();
+    let security = s.add_dropdown_option("Department", "Security");
+    assert_eq!(security, 9);
+    let r = get(&s, "/users/v1/custom-fields?customFieldNames=Department").await;
+    assert_eq!(
+        r.body["data"]["customFields"][0]["dropdownOptions"][8],
+        json!({"id": 9, "value": "Security", "isDisabled": false, "isDeleted": false})
+    );
+    let id = create_with(
+        &s,
+        "+15550001111",
+        json!([
+            {"customFieldId": DEPARTMENT, "value": [{"id": security}]},
+            {"customFieldId": TITLE, "value": "Guard"},
+        ]),
+    )
+    .await;
+    assert_eq!(
+        s.custom_field_value(id, "Department"),
+        Some(json!([{"id": 9, "value": "Security"}]))
+    );
+    assert!(s.smart_groups_of(id).is_empty());
+    assert_eq!(s.add_dropdown_option("Skills", "Welding"), 4);
+    assert_eq!(s.custom_fields().len(), 10);
+
+    // The department field goes away: its values with it, and writing it is refused.
+    let other = create_with(
+        &s,
+        "+15550002222",
+        json!([{"customFieldId": DEPARTMENT, "value": [{"id": 1}]}]),
+    )
+    .await;
+    assert_eq!(s.smart_groups_of(other), ["Warehouse team"]);
+    s.remove_custom_field("Department");
+    s.remove_custom_field("No such field");
+    assert_eq!(s.custom_field_value(id, "Department"), None);
+    assert_eq!(s.custom_field_value(id, "Title"), Some(json!("Guard")));
+    assert!(s.smart_groups_of(other).is_empty());
+    let r = get(&s, "/users/v1/custom-fields?limit=500").await;
+    assert!(!field_ids(&r).contains(&DEPARTMENT));
+    assert_eq!(field_ids(&r).len(), 9);
+    let r = put_users(
+        &s,
+        "",
+        json!([{"userId": id, "customFields": [{"customFieldId": DEPARTMENT, "value": [{"id": 1}]}]}]),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.body["detail"][0]["loc"],
+        json!(["body", 0, "customFields", 0, "customFieldId"])
+    );
+}
+
+#[tokio::test]
+async fn unseeded_simulator_has_no_custom_fields_or_groups() {
+    let s = Simulator::new(SimConfig {
+        seed: false,
+        ..SimConfig::default()
+    });
+    let r = get(&s, "/users/v1/custom-fields").await;
+    assert_eq!(r.body["data"]["customFields"], json!([]));
+    let r = get(&s, "/users/v1/smart-groups").await;
+    assert_eq!(r.body["data"]["groups"], json!([]));
+}

@@ -1,10 +1,11 @@
 //! `/users/v1/users`: lookups with Connecteam's filters and paging, all-or-nothing creates and
-//! updates, archiving.
+//! updates (custom fields included), archiving.
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
+use super::custom_fields::{FieldChange, apply_changes, bool_query, custom_field_changes};
 use super::reply::{
     Reply, Req, Res, field_error, missing, parse_path_int, query_error, request_id,
 };
@@ -110,7 +111,12 @@ pub(crate) fn get_users(sim: &Simulator, req: &Req) -> Res {
         matched.reverse();
     }
     let total = matched.len();
-    let page: Vec<&SimUser> = matched.into_iter().skip(offset).take(limit).collect();
+    let page: Vec<Value> = matched
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|u| inner.user_json(u, true))
+        .collect();
     let mut body = json!({
         "requestId": request_id(),
         "data": { "users": page },
@@ -235,7 +241,9 @@ fn uniqueness<'a>(users: impl Iterator<Item = &'a SimUser>) -> Result<(), Reply>
 }
 
 pub(crate) fn create_users(sim: &Simulator, req: &Req) -> Res {
+    let send_activation = bool_query(req, "sendActivation", false)?;
     let items = user_batch(req)?;
+    let mut inner = sim.lock();
     let mut errors = Vec::new();
     let mut new = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -262,19 +270,19 @@ pub(crate) fn create_users(sim: &Simulator, req: &Req) -> Res {
                 "type_error.enum",
             ));
         }
+        let fields = custom_field_changes(&inner, item, i, None, &mut errors);
         if let (Some(f), Some(l), Some(p)) = (first, last, phone) {
-            new.push((f, l, p, email));
+            new.push((f, l, p, email, fields));
         }
     }
     if !errors.is_empty() {
         return Err(Reply::invalid(errors));
     }
     let now = sim.now_epoch_secs();
-    let mut inner = sim.lock();
     // Check duplicates against everyone (archived included) and within the batch.
     let candidates: Vec<SimUser> = new
         .iter()
-        .map(|(f, l, p, e)| SimUser {
+        .map(|(f, l, p, e, _)| SimUser {
             user_id: 0,
             first_name: f.clone(),
             last_name: l.clone(),
@@ -289,17 +297,39 @@ pub(crate) fn create_users(sim: &Simulator, req: &Req) -> Res {
         .collect();
     uniqueness(inner.users.values().chain(candidates.iter()))?;
     let mut results = Vec::new();
-    for (f, l, p, e) in &new {
+    for (f, l, p, e, fields) in &new {
         let id = inner.insert_user(f, l, p, e.as_deref(), false, now);
-        results.push(inner.users[&id].clone());
+        if let Some(u) = inner.users.get_mut(&id) {
+            apply_changes(u, fields);
+        }
+        if send_activation {
+            inner.activations.push(id);
+        }
+        results.push(inner.user_json(&inner.users[&id], true));
     }
     Ok(Reply::ok(json!({ "results": results })))
 }
 
+/// The per-item changes of a PUT: `(userId, firstName, lastName, phoneNumber, email,
+/// isArchived, customFields)`.
+type Update = (
+    u64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<bool>,
+    Vec<FieldChange>,
+);
+
 pub(crate) fn update_users(sim: &Simulator, req: &Req) -> Res {
+    let with_groups = bool_query(req, "includeSmartGroupIds", true)?;
+    // Accepted; items are still matched by `userId`.
+    bool_query(req, "editUsersByPhone", false)?;
     let items = user_batch(req)?;
+    let mut inner = sim.lock();
     let mut errors = Vec::new();
-    let mut updates = Vec::new();
+    let mut updates: Vec<Update> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Some(id) = item.get("userId") else {
             errors.push(missing(&[json!(i), json!("userId")]));
@@ -330,7 +360,8 @@ pub(crate) fn update_users(sim: &Simulator, req: &Req) -> Res {
                 None
             }
         };
-        updates.push((id, first, last, phone, email, archived));
+        let fields = custom_field_changes(&inner, item, i, Some(id), &mut errors);
+        updates.push((id, first, last, phone, email, archived, fields));
     }
     if !errors.is_empty() {
         return Err(Reply::invalid(errors));
@@ -340,9 +371,8 @@ pub(crate) fn update_users(sim: &Simulator, req: &Req) -> Res {
         return Err(Reply::detail(422, format!("Duplicate userId {id}")));
     }
     let now = sim.now_epoch_secs();
-    let mut inner = sim.lock();
     let mut users = inner.users.clone();
-    for (id, first, last, phone, email, archived) in &updates {
+    for (id, first, last, phone, email, archived, fields) in &updates {
         let Some(u) = users.get_mut(id) else {
             return Err(Reply::detail(404, "User not found"));
         };
@@ -361,11 +391,15 @@ pub(crate) fn update_users(sim: &Simulator, req: &Req) -> Res {
         if let Some(v) = archived {
             u.is_archived = *v;
         }
+        apply_changes(u, fields);
         u.modified_at = now;
     }
     uniqueness(users.values())?;
-    let results: Vec<SimUser> = updates.iter().map(|u| users[&u.0].clone()).collect();
     inner.users = users;
+    let results: Vec<Value> = updates
+        .iter()
+        .map(|u| inner.user_json(&inner.users[&u.0], with_groups))
+        .collect();
     Ok(Reply::ok(json!({ "results": results })))
 }
 

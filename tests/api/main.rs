@@ -11,6 +11,7 @@ mod intake;
 mod kill_loop;
 mod migrate_copy;
 mod openapi;
+mod profile;
 mod scale_out;
 mod store;
 mod vendors;
