@@ -35,9 +35,10 @@ pub struct ResolveUser {
     region: String,
     /// The account's custom fields, read when a plan first needs them.
     fields: Arc<Fields>,
-    /// Events whose custom fields Connecteam refused on create: their user is created without
-    /// them on the next attempt.
-    fields_refused: Mutex<HashSet<String>>,
+    /// Events whose custom fields Connecteam refused on create, and how often: after the first
+    /// refusal the account's fields are read again (a field or option may have gone); after
+    /// the second the user is created without custom fields.
+    fields_refused: Mutex<HashMap<String, u32>>,
 }
 
 impl ResolveUser {
@@ -47,7 +48,7 @@ impl ResolveUser {
             create_missing_users: cfg.create_missing_users,
             region: cfg.default_phone_region.clone(),
             fields: Arc::new(Fields::default()),
-            fields_refused: Mutex::new(HashSet::new()),
+            fields_refused: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -236,7 +237,7 @@ impl ResolveUser {
 
     /// The custom fields a created user gets: the plan's, in each type's form; each that
     /// cannot be written is logged and counted, and left unset. None for an event whose fields
-    /// Connecteam refused before.
+    /// Connecteam refused twice.
     fn fields_of(
         &self,
         op: &Claimed,
@@ -244,12 +245,14 @@ impl ResolveUser {
         fields: &BTreeMap<String, String>,
         managers: &HashMap<String, u64>,
     ) -> Vec<CustomFieldValue> {
-        if self
+        let refusals = self
             .fields_refused
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&op.event_id)
-        {
+            .get(&op.event_id)
+            .copied()
+            .unwrap_or(0);
+        if refusals >= 2 {
             return Vec::new();
         }
         let (values, warnings) = to_write(catalog, fields, managers, &self.region);
@@ -343,25 +346,28 @@ impl ResolveUser {
                                 && !hires[0].fields.is_empty()
                                 && detail.contains("customField") =>
                         {
-                            // The user's custom fields were refused (the account's fields or
-                            // options changed since they were read): create it without them.
+                            // The user's custom fields were refused: the account's fields or
+                            // options may have changed since they were read. Read them again
+                            // for the retry; refused twice, the user is created without them.
                             let c = &hires[0];
                             self.fields.invalidate();
-                            self.fields_refused
+                            *self
+                                .fields_refused
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
-                                .insert(c.op.event_id.clone());
+                                .entry(c.op.event_id.clone())
+                                .or_default() += 1;
                             metrics::counter!(METRIC_FIELD_WARNINGS, "reason" => "refused")
                                 .increment(1);
                             tracing::warn!(
                                 event_id = %c.op.event_id,
                                 %detail,
-                                "Connecteam refused the hire's custom fields; creating the user without them"
+                                "Connecteam refused the hire's custom fields; retrying with the account's fields read again"
                             );
                             round.settle(
                                 &c.op,
                                 Outcome::Failed(Failure::Retryable(format!(
-                                    "Connecteam refused the custom fields ({detail}); retrying without them"
+                                    "Connecteam refused the custom fields ({detail}); retrying with the account's fields read again"
                                 ))),
                             );
                         }
