@@ -39,6 +39,15 @@ rules:
         - { id: pol-sick-001, balance: 40, unit: hours }
 "#;
 
+/// `BENCH_PROFILE=1`: the same table with a profile (custom fields of every kind hirebridge
+/// writes on create: text, date, a dropdown, the direct manager).
+const PROFILE: &str = r#"profile:
+  Title: "{job.title}"
+  Employment Start Date: "{job.start_date}"
+  Department: Warehouse
+  Direct manager: "{job.manager_email}"
+"#;
+
 fn env_u32(name: &str, default: u32) -> u32 {
     std::env::var(name)
         .ok()
@@ -81,7 +90,13 @@ async fn main() -> anyhow::Result<()> {
     cfg.delivery.batch_window_ms = 500;
     let store = store::connect(&cfg.database_url).await?;
     store.migrate().await?;
-    let rules = RuleSet::parse("bench-rules.yaml", RULES).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let profiles = std::env::var_os("BENCH_PROFILE").is_some_and(|v| v != "0");
+    let table = if profiles {
+        RULES.replacen("rules:\n", &format!("{PROFILE}rules:\n"), 1)
+    } else {
+        RULES.to_owned()
+    };
+    let rules = RuleSet::parse("bench-rules.yaml", &table).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     // N accepted hires, committed as intake commits them; the first `existing` already have
     // a Connecteam user (same email, another phone: found by the email lookup).
@@ -101,7 +116,8 @@ async fn main() -> anyhow::Result<()> {
         let body = serde_json::json!({
             "event_id": format!("bench-{i}"), "type": "hire.created",
             "person": {"first_name": "Hire", "last_name": format!("N{i}"), "email": email, "phone": phone},
-            "job": {"employment_type": "full_time"}
+            "job": {"employment_type": "full_time", "title": "Picker", "start_date": "2026-12-07",
+                    "manager_email": "grace@example.com"}
         });
         let hire = Hire::from_json(&body, "US").map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let item = Item {
@@ -176,6 +192,8 @@ async fn main() -> anyhow::Result<()> {
     let pack_posts = count("POST", &|p| p.starts_with("/onboarding/v1/packs/"));
     let pack_reads = count("GET", &|p| p.starts_with("/onboarding/v1/packs/"));
     let puts = count("PUT", &|p| p.starts_with("/time-off/"));
+    let field_reads = count("GET", &|p| p == "/users/v1/custom-fields");
+    let user_puts = count("PUT", &|p| p == "/users/v1/users");
     let calls = reqs.len();
     let rate_limited = sim.count_429();
 
@@ -189,7 +207,12 @@ async fn main() -> anyhow::Result<()> {
     let ideal = Duration::from_secs_f64(calls as f64 / (f64::from(rpm) / 60.0));
 
     println!(
-        "delivery bench: {n} hires ({existing} already in Connecteam), 1 shared pack, 2 policies each"
+        "delivery bench: {n} hires ({existing} already in Connecteam), 1 shared pack, 2 policies each, profiles {}",
+        if profiles {
+            "on (4 custom fields)"
+        } else {
+            "off"
+        }
     );
     println!(
         "budget: {rpm} requests/minute (scaled up; the simulator enforces it in 60 s windows)"
@@ -223,6 +246,22 @@ async fn main() -> anyhow::Result<()> {
         batched as f64 / batched_floor as f64,
         new_users.div_ceil(LOOKUP_BATCH as usize)
     );
+    if profiles {
+        let complete = sim
+            .users()
+            .iter()
+            .filter(|u| {
+                sim.custom_field_value(u.user_id, "Title").is_some()
+                    && sim
+                        .custom_field_value(u.user_id, "Direct manager")
+                        .is_some()
+            })
+            .count();
+        println!(
+            "  profiles                   {field_reads:>7}   custom-fields reads; {complete} of {new_users} created users hold their fields; user PUTs {user_puts} (the {existing} existing users do not get fields written)"
+        );
+        anyhow::ensure!(complete == new_users, "every created user holds its fields");
+    }
     println!(
         "  429s received              {rate_limited:>7}   target 0  {}",
         verdict(rate_limited == 0)

@@ -243,7 +243,11 @@ async fn rules_check_against_connecteam_lists_what_the_account_lacks() {
     let file = dir.path().join("rules.yaml");
     std::fs::write(
         &file,
-        "version: 1\nrules:\n  - name: odd\n    when: {}\n    assign:\n      packs: [101, 999]\n      policies:\n        - { id: pol-missing }\n        - { id: pol-sick-001 }\n",
+        concat!(
+            "version: 1\nprofile:\n  Title: \"{job.title}\"\n  Cost center: \"{attributes.cost_center}\"\n",
+            "rules:\n  - name: odd\n    when: {}\n    assign:\n      packs: [101, 999]\n      policies:\n        - { id: pol-missing }\n        - { id: pol-sick-001 }\n",
+            "      fields: { department: Drivers, Location: \"Austin, TX\", Skills: \"{attributes.skills}\" }\n",
+        ),
     )
     .unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -256,6 +260,17 @@ async fn rules_check_against_connecteam_lists_what_the_account_lacks() {
         !err.contains("101") && !err.contains("pol-sick-001"),
         "{err}"
     );
+    // A field the account lacks, and a literal dropdown value that is no option (the seeded
+    // Drivers option is deleted); fields and values that exist are not named.
+    assert!(
+        err.contains("custom field \"Cost center\" is not in the Connecteam account"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"Drivers\" is not an option of the Connecteam dropdown \"department\""),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 4, "{err}");
 
     let example = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules.yaml"));
     let (mut out, mut err) = (Vec::new(), Vec::new());

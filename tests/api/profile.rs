@@ -134,24 +134,36 @@ async fn fields_on_create_cost_no_extra_request(b: Backend) {
         catalog_reads, 2,
         "the account's fields are read once each; refused: {refused:#?}"
     );
-    // Creates are split by activation (warehouse hires get the SMS), so the profiled burst
-    // may need one create more than the plain one; nothing else differs.
+    // How many creates a burst takes depends on how the hires fall into rounds (and the
+    // profiled one splits each round's creates by activation), so the call counts are
+    // printed, not compared. What "no extra request" means is asserted: no update at all,
+    // and every user's fields were in the one create that made it.
     let profiled_creates = creates(sim).len();
-    assert!(
-        profiled_creates <= plain_creates + 1,
-        "{profiled_creates} vs {plain_creates}"
-    );
     let profiled_calls = sim.requests().len();
-    assert!(
-        profiled_calls <= plain_calls + catalog_reads + (profiled_creates - plain_creates),
-        "with profiles {profiled_calls} calls, without {plain_calls}"
-    );
-    // No update request at all: the fields went in with the creates.
     assert!(
         !sim.requests()
             .iter()
             .any(|r| r.method == Method::PUT && r.path == USERS),
         "no PUT for new users"
+    );
+    let mut created_with_fields = 0;
+    for r in creates(sim) {
+        for u in r.body.as_ref().and_then(Value::as_array).unwrap() {
+            let names: Vec<u64> = u["customFields"]
+                .as_array()
+                .map(|f| {
+                    f.iter()
+                        .filter_map(|v| v["customFieldId"].as_u64())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert!(names.len() >= 4, "a create without its profile: {u}");
+            created_with_fields += 1;
+        }
+    }
+    assert_eq!(
+        created_with_fields, N,
+        "each user created once, with its fields"
     );
     assert_eq!(sim.users().len(), SEEDED_USERS + N as usize);
     let grace = sim
