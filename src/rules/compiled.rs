@@ -7,6 +7,7 @@ use std::sync::Arc;
 use globset::GlobMatcher;
 use regex::Regex;
 
+pub(super) use super::template::Field;
 use super::template::Template;
 use crate::domain::PolicyGrant;
 
@@ -32,17 +33,6 @@ pub(super) struct Rule {
 pub(super) struct Condition {
     pub(super) field: Field,
     pub(super) op: Op,
-}
-
-/// Where a condition reads its value from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Field {
-    /// The name of the source the event came in through.
-    Source,
-    /// The event type (`hire.created`, …).
-    Type,
-    /// `person.*`, `job.*`, `attributes.*`, read with [`Hire::field`].
-    Hire(String),
 }
 
 #[derive(Debug, Clone)]

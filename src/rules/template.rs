@@ -4,8 +4,18 @@
 //! `{{` and `}}` stand for literal braces. A template whose hire field is missing renders to
 //! nothing, so the custom field it is for is left unset rather than written half-filled.
 
-use super::compiled::Field;
 use crate::domain::Hire;
+
+/// Where a condition or a template reads its value from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Field {
+    /// The name of the source the event came in through.
+    Source,
+    /// The event type (`hire.created`, …).
+    Type,
+    /// `person.*`, `job.*`, `attributes.*`, read with [`Hire::field`].
+    Hire(String),
+}
 
 /// A parsed value: its pieces in order.
 #[derive(Debug, Clone, PartialEq, Eq)]

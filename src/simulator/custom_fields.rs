@@ -5,10 +5,11 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::reply::{Reply, Req, Res, field_error, missing, query_error, request_id};
+use super::reply::{
+    Reply, Req, Res, field_error, missing, query_error, request_id, valid_email, valid_phone,
+};
 use super::sim::Simulator;
 use super::state::{Inner, SimCustomField, SimUser};
-use super::users::{valid_email, valid_phone};
 
 /// The custom field types Connecteam knows (`UserCustomFields`).
 const FIELD_TYPES: [&str; 11] = [

@@ -83,3 +83,15 @@ pub(crate) fn parse_path_int(s: &str, name: &str) -> Result<u64, Reply> {
         })])
     })
 }
+
+/// `+` then 8–15 digits.
+pub(crate) fn valid_phone(p: &str) -> bool {
+    p.strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+pub(crate) fn valid_email(e: &str) -> bool {
+    e.split_once('@').is_some_and(|(l, d)| {
+        !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+    }) && !e.contains(char::is_whitespace)
+}

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use super::custom_fields::{FieldChange, apply_changes, bool_query, custom_field_changes};
 use super::reply::{
-    Reply, Req, Res, field_error, missing, parse_path_int, query_error, request_id,
+    Reply, Req, Res, field_error, missing, parse_path_int, query_error, request_id, valid_email,
+    valid_phone,
 };
 use super::sim::Simulator;
 use super::state::SimUser;
@@ -125,18 +126,6 @@ pub(crate) fn get_users(sim: &Simulator, req: &Req) -> Res {
         body["paging"] = json!({ "offset": offset + limit });
     }
     Ok(Reply { status: 200, body })
-}
-
-/// `+` then 8–15 digits.
-pub(crate) fn valid_phone(p: &str) -> bool {
-    p.strip_prefix('+')
-        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
-}
-
-pub(crate) fn valid_email(e: &str) -> bool {
-    e.split_once('@').is_some_and(|(l, d)| {
-        !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
-    }) && !e.contains(char::is_whitespace)
 }
 
 /// The body as an array of 1..=25 objects, or a 422.
