@@ -68,19 +68,7 @@ impl Client {
             move |v| {
                 let page: UsersEnvelope = from_value(v)?;
                 let n = page.data.users.len() as u32;
-                let next_offset = if n < limit {
-                    None
-                } else {
-                    // Connecteam's `paging.offset` is where to continue; fall back to counting
-                    // when it is missing or would not move forward.
-                    let counted = offset.saturating_add(n);
-                    match page.paging.and_then(|p| p.offset) {
-                        Some(o) if o > u64::from(offset) => {
-                            Some(u32::try_from(o).unwrap_or(counted))
-                        }
-                        _ => Some(counted),
-                    }
-                };
+                let next_offset = next_page(n, limit, offset, page.paging.as_ref());
                 Ok(UserPage {
                     users: page.data.users,
                     next_offset,
@@ -111,17 +99,7 @@ impl Client {
             move |v| {
                 let page: CustomFieldsEnvelope = from_value(v)?;
                 let n = page.data.custom_fields.len() as u32;
-                let counted = offset.saturating_add(n);
-                let next = if n < MAX_CUSTOM_FIELDS_PAGE {
-                    None
-                } else {
-                    match page.paging.and_then(|p| p.offset) {
-                        Some(o) if o > u64::from(offset) => {
-                            Some(u32::try_from(o).unwrap_or(counted))
-                        }
-                        _ => Some(counted),
-                    }
-                };
+                let next = next_page(n, MAX_CUSTOM_FIELDS_PAGE, offset, page.paging.as_ref());
                 Ok((page.data.custom_fields, next))
             },
         )
@@ -372,6 +350,20 @@ struct Paging {
     #[serde(default)]
     offset: Option<u64>,
 }
+/// Where the next page of a paged list starts, or `None` when this one (`n` items asked from
+/// `offset`, `limit` a page) was the last. Connecteam's `paging.offset` is where to continue;
+/// counting stands in when it is missing or would not move forward.
+fn next_page(n: u32, limit: u32, offset: u32, paging: Option<&Paging>) -> Option<u32> {
+    if n < limit {
+        return None;
+    }
+    let counted = offset.saturating_add(n);
+    match paging.and_then(|p| p.offset) {
+        Some(o) if o > u64::from(offset) => Some(u32::try_from(o).unwrap_or(counted)),
+        _ => Some(counted),
+    }
+}
+
 #[derive(Deserialize)]
 struct CustomFieldsEnvelope {
     data: CustomFieldsData,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::connecteam::{Client, CustomField, CustomFieldValue};
+use crate::connecteam::{Client, CustomField, CustomFieldValue, DropdownOption};
 use crate::delivery::round::{Interrupt, Round};
 use crate::domain::{Email, PhoneE164};
 use crate::remote::Failure;
@@ -230,13 +230,8 @@ fn date(raw: &str) -> Option<String> {
 /// A dropdown value: the option whose text matches (ignoring case), as `[{"id": n}]`. A
 /// multi-select takes several names separated by commas when the whole text names no option.
 fn dropdown(field: &CustomField, raw: &str) -> Result<Value, Refused> {
-    let live = || {
-        field
-            .dropdown_options
-            .iter()
-            .filter(|o| !o.is_deleted && !o.is_disabled)
-    };
-    let find = |name: &str| live().find(|o| o.value.trim().eq_ignore_ascii_case(name.trim()));
+    let find =
+        |name: &str| live_options(field).find(|o| o.value.trim().eq_ignore_ascii_case(name.trim()));
     if let Some(o) = find(raw) {
         return Ok(json!([{ "id": o.id }]));
     }
@@ -261,13 +256,16 @@ fn dropdown(field: &CustomField, raw: &str) -> Result<Value, Refused> {
     Err(no_option(field, raw))
 }
 
-fn no_option(field: &CustomField, value: &str) -> Refused {
-    let options: Vec<&str> = field
+/// The options a value may name: neither deleted nor disabled.
+fn live_options(field: &CustomField) -> impl Iterator<Item = &DropdownOption> {
+    field
         .dropdown_options
         .iter()
         .filter(|o| !o.is_deleted && !o.is_disabled)
-        .map(|o| o.value.as_str())
-        .collect();
+}
+
+fn no_option(field: &CustomField, value: &str) -> Refused {
+    let options: Vec<&str> = live_options(field).map(|o| o.value.as_str()).collect();
     (
         "no_such_option",
         format!(
@@ -280,7 +278,6 @@ fn no_option(field: &CustomField, value: &str) -> Refused {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connecteam::DropdownOption;
 
     fn field(id: u64, name: &str, kind: &str) -> CustomField {
         CustomField {

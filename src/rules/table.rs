@@ -153,16 +153,16 @@ impl RuleSet {
         let mut seen_packs: HashSet<u64> = HashSet::new();
         let mut seen_policies: HashSet<&str> = HashSet::new();
         // Field names set so far, folded: Connecteam's names ignore case.
-        let mut seen_fields: HashMap<String, ()> = HashMap::new();
+        let mut seen_fields: HashSet<String> = HashSet::new();
         let mut activation: Option<bool> = None;
         let mut set_fields = |plan: &mut Plan, fields: &FieldValues| {
             for (name, value) in fields {
                 let key = name.to_lowercase();
-                if seen_fields.contains_key(&key) {
+                if seen_fields.contains(&key) {
                     continue;
                 }
                 if let Some(v) = value.render(source, hire) {
-                    seen_fields.insert(key, ());
+                    seen_fields.insert(key);
                     plan.fields.insert(name.clone(), v);
                 }
             }
