@@ -7,8 +7,9 @@ use super::client::{Client, Request};
 use super::error::ApiError;
 use super::transport::from_value;
 use super::types::{
-    CustomField, MAX_CREATE_USERS, MAX_CUSTOM_FIELDS_PAGE, MAX_PACK_ASSIGN, MAX_USERS_PAGE,
-    NewUser, Pack, PackAssignment, PolicyBalance, PolicyType, Reply, User, UserPage, UserQuery,
+    CustomField, CustomFieldValue, MAX_CREATE_USERS, MAX_CUSTOM_FIELDS_PAGE, MAX_PACK_ASSIGN,
+    MAX_USERS_PAGE, NewUser, Pack, PackAssignment, PolicyBalance, PolicyType, Reply, User,
+    UserPage, UserQuery,
 };
 
 impl Client {
@@ -169,6 +170,41 @@ impl Client {
                 "users.update",
                 Method::PUT,
                 self.url(&["users", "v1", "users"]),
+                serde_json::Value::Array(body),
+                idempotency_key,
+            ),
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    /// `PUT /users/v1/users?includeSmartGroupIds=false` for 1..=25 users: each user's
+    /// `customFields` set to the values given (the fields left out are kept).
+    pub async fn update_custom_fields(
+        &self,
+        users: &[(u64, Vec<CustomFieldValue>)],
+        idempotency_key: &str,
+    ) -> Result<Reply<()>, ApiError> {
+        if users.is_empty() || users.len() > MAX_CREATE_USERS {
+            return Err(ApiError::not_sent(format!(
+                "{} users in one update; Connecteam accepts 1..={MAX_CREATE_USERS}",
+                users.len()
+            )));
+        }
+        let body: Vec<serde_json::Value> = users
+            .iter()
+            .map(|(id, fields)| serde_json::json!({"userId": id, "customFields": fields}))
+            .collect();
+        let mut url = self.url(&["users", "v1", "users"]);
+        // The smart groups of every user in the answer are documented as slow to compute, and
+        // nothing here reads them.
+        url.query_pairs_mut()
+            .append_pair("includeSmartGroupIds", "false");
+        self.call(
+            Request::write(
+                "users.update",
+                Method::PUT,
+                url,
                 serde_json::Value::Array(body),
                 idempotency_key,
             ),

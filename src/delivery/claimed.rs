@@ -1,6 +1,6 @@
 //! A claimed operation as the work sees it, and what becomes of it.
 
-use crate::domain::Operation;
+use crate::domain::{FieldWarning, Operation};
 use crate::remote::Failure;
 use crate::store::ClaimedOp;
 
@@ -39,8 +39,17 @@ impl Claimed {
 pub enum Outcome {
     /// Carried out.
     Done,
-    /// The user resolution found (or made) the event's user: the plan's work is queued.
-    UserResolved { user_id: u64 },
+    /// Carried out, but for these custom fields, which Connecteam would not take.
+    DoneWithWarnings(Vec<FieldWarning>),
+    /// The user resolution found (or made) the event's user: the plan's work is queued, with
+    /// a profile update writing `update` (custom field values, Connecteam's form) when the
+    /// user existed and lacks some of the plan's; `warnings` are the plan's fields that could
+    /// not be written.
+    UserResolved {
+        user_id: u64,
+        update: Option<serde_json::Value>,
+        warnings: Vec<FieldWarning>,
+    },
     /// The person was fetched and mapped: the event takes its hire and plan (JSON text), and
     /// its user resolution is queued.
     Fetched {

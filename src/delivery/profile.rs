@@ -4,11 +4,11 @@
 //! Driver"`, `"Department": "Warehouse"`, `"Employment Start Date": "2026-12-01"`). Connecteam
 //! wants `customFields: [{customFieldId, value}]` in each type's own form. The account's fields
 //! are read through `GET /users/v1/custom-fields` and kept ([`FieldCatalog`]) until they are
-//! older than the refresh interval, or until something says they changed (a rule reload, a
-//! field Connecteam refused). A value that cannot be written leaves its field unset with a
+//! older than the refresh interval, or until something says they changed (plans from a rule
+//! table reloaded since, a field Connecteam refused). A value that cannot be written leaves its field unset with a
 //! [`FieldWarning`]; the rest of the hire goes on.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::connecteam::{Client, CustomField, CustomFieldValue, DropdownOption};
 use crate::delivery::round::{Interrupt, Round};
-use crate::domain::{Email, PhoneE164};
+use crate::domain::{Email, FieldWarning, PhoneE164};
 use crate::remote::Failure;
 
 /// How long the account's custom fields are trusted before they are read again.
@@ -56,18 +56,39 @@ impl FieldCatalog {
 #[derive(Default)]
 pub struct Fields {
     cached: Mutex<Option<(Arc<FieldCatalog>, Instant)>>,
+    /// The rule table versions whose plans have been written with a catalog read at or after
+    /// the table first appeared: a plan of a version not in it means the table was reloaded
+    /// (perhaps to name a field just added to the account), and the catalog is read again.
+    versions: Mutex<HashSet<String>>,
+    /// The catalog last read, kept when the cache is invalidated: to name the fields of
+    /// values worked out with it.
+    last: Mutex<Option<Arc<FieldCatalog>>>,
 }
 
 impl Fields {
     /// The catalog, read from Connecteam (through the round, spending its budget) when there is
-    /// none yet or it is older than [`CATALOG_REFRESH`].
-    pub async fn catalog(
+    /// none yet, it is older than [`CATALOG_REFRESH`], or a plan of `rules_versions` comes from
+    /// a rule table this process has not written fields of before.
+    pub async fn catalog<'v>(
         &self,
         round: &mut Round<'_>,
         client: &Client,
+        rules_versions: impl IntoIterator<Item = &'v str>,
     ) -> Result<Result<Arc<FieldCatalog>, Failure>, Interrupt> {
+        let new_table = {
+            let mut seen = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+            let mut new = false;
+            for v in rules_versions {
+                if !seen.contains(v) {
+                    seen.insert(v.to_owned());
+                    new = true;
+                }
+            }
+            new
+        };
         if let Some((c, at)) = &*self.cached.lock().unwrap_or_else(|e| e.into_inner())
             && at.elapsed() < CATALOG_REFRESH
+            && !new_table
         {
             return Ok(Ok(Arc::clone(c)));
         }
@@ -92,32 +113,23 @@ impl Fields {
         let c = Arc::new(FieldCatalog::new(fields));
         *self.cached.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Arc::clone(&c), Instant::now()));
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&c));
         Ok(Ok(c))
+    }
+
+    /// The name of the field with this id in the catalog last read (forgotten or not).
+    pub fn name_of(&self, id: u64) -> Option<String> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref()?
+            .by_name
+            .values()
+            .find(|f| f.id == id)
+            .map(|f| f.name.clone())
     }
 
     /// Forget the catalog: the next round reads it again.
     pub fn invalidate(&self) {
         *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
-/// Why one field of a plan was not written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldWarning {
-    pub field: String,
-    /// A metric label: `unknown_field`, `no_such_option`, `invalid_value`,
-    /// `manager_not_found`, `unsupported_type`.
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl FieldWarning {
-    fn new(field: &str, reason: &'static str, message: String) -> Self {
-        Self {
-            field: field.to_owned(),
-            reason,
-            message,
-        }
     }
 }
 
@@ -156,6 +168,48 @@ pub fn to_write(
         }
     }
     (out, warnings)
+}
+
+/// The values of `wanted` that `current` (the user's custom fields as Connecteam shows them)
+/// does not already hold: what a profile update writes. A dropdown matches on its option ids
+/// (shown as `[{id, value}]`), a number on its value, an email ignoring case.
+pub fn differing(
+    current: &[CustomFieldValue],
+    wanted: Vec<CustomFieldValue>,
+) -> Vec<CustomFieldValue> {
+    wanted
+        .into_iter()
+        .filter(|w| {
+            !current
+                .iter()
+                .any(|c| c.custom_field_id == w.custom_field_id && same_value(&c.value, &w.value))
+        })
+        .collect()
+}
+
+fn same_value(shown: &Value, written: &Value) -> bool {
+    /// Option (or user) ids of a dropdown selection, sorted.
+    fn ids(v: &Value) -> Option<Vec<u64>> {
+        let mut ids = v
+            .as_array()?
+            .iter()
+            .map(|o| o.get("id").and_then(Value::as_u64))
+            .collect::<Option<Vec<u64>>>()?;
+        ids.sort_unstable();
+        Some(ids)
+    }
+    match (shown, written) {
+        (Value::Array(_), Value::Array(_)) => ids(shown).is_some() && ids(shown) == ids(written),
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::String(a), Value::String(b)) => {
+            a == b || (a.contains('@') && a.eq_ignore_ascii_case(b))
+        }
+        // A manager may be shown as `{id}` or `{userId}` rather than the bare id written.
+        (Value::Object(o), Value::Number(_)) => {
+            o.get("id").or_else(|| o.get("userId")) == Some(written)
+        }
+        _ => shown == written,
+    }
 }
 
 type Refused = (&'static str, String);
@@ -335,7 +389,7 @@ mod tests {
         ])
     }
 
-    fn write(pairs: &[(&str, &str)]) -> (Value, Vec<(String, &'static str)>) {
+    fn write(pairs: &[(&str, &str)]) -> (Value, Vec<(String, String)>) {
         let fields: BTreeMap<String, String> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -404,21 +458,66 @@ mod tests {
             ("Badge photo", "x"),
         ]);
         assert_eq!(v, json!({"1": "Driver"}));
-        let reasons: BTreeMap<String, &str> = w.into_iter().collect();
+        let reasons: BTreeMap<String, String> = w.into_iter().collect();
         assert_eq!(
             reasons,
-            BTreeMap::from([
-                ("Badge photo".to_owned(), "unsupported_type"),
-                ("Cost center".to_owned(), "unknown_field"),
-                ("Department".to_owned(), "no_such_option"),
-                ("Direct manager".to_owned(), "manager_not_found"),
-                ("Employment Start Date".to_owned(), "invalid_value"),
-                ("Handbook".to_owned(), "invalid_value"),
-                ("Hourly rate".to_owned(), "invalid_value"),
-                ("Location".to_owned(), "no_such_option"),
-                ("Work email".to_owned(), "invalid_value"),
-            ])
+            BTreeMap::from(
+                [
+                    ("Badge photo", "unsupported_type"),
+                    ("Cost center", "unknown_field"),
+                    ("Department", "no_such_option"),
+                    ("Direct manager", "manager_not_found"),
+                    ("Employment Start Date", "invalid_value"),
+                    ("Handbook", "invalid_value"),
+                    ("Hourly rate", "invalid_value"),
+                    ("Location", "no_such_option"),
+                    ("Work email", "invalid_value"),
+                ]
+                .map(|(f, r)| (f.to_owned(), r.to_owned()))
+            )
         );
+    }
+
+    fn value(id: u64, v: Value) -> CustomFieldValue {
+        CustomFieldValue {
+            custom_field_id: id,
+            value: v,
+        }
+    }
+
+    #[test]
+    fn only_values_the_user_does_not_hold_are_written() {
+        // As Connecteam shows the user.
+        let current = vec![
+            value(1, json!("Forklift Driver")),
+            value(2, json!("01/12/2026")),
+            value(4, json!([{"id": 1, "value": "Warehouse"}])),
+            value(8, json!(18.5)),
+            value(6, json!("ada@example.com")),
+            value(3, json!(9_170_001)),
+            value(
+                10,
+                json!([{"id": 2, "value": "First aid"}, {"id": 1, "value": "Forklift"}]),
+            ),
+        ];
+        let wanted = vec![
+            value(1, json!("Forklift Driver")),
+            value(2, json!("02/12/2026")),
+            value(4, json!([{"id": 1}])),
+            value(5, json!([{"id": 1}])),
+            value(8, json!(18.50)),
+            value(6, json!("Ada@example.com")),
+            value(3, json!(9_170_002)),
+            value(10, json!([{"id": 1}, {"id": 2}])),
+        ];
+        let ids: Vec<u64> = differing(&current, wanted)
+            .iter()
+            .map(|v| v.custom_field_id)
+            .collect();
+        // The date and manager changed; the location was never set.
+        assert_eq!(ids, vec![2, 5, 3]);
+        assert!(differing(&current, vec![value(4, json!([{"id": 2}]))]).len() == 1);
+        assert!(differing(&[], vec![value(1, json!("x"))]).len() == 1);
     }
 
     #[test]

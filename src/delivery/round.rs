@@ -20,7 +20,7 @@ use super::schedule::backoff_ms;
 use crate::budget::Budget;
 use crate::clock::now_ms;
 use crate::config::DeliveryConfig;
-use crate::domain::OperationKind;
+use crate::domain::{Operation, OperationKind};
 use crate::remote::{Answer, CallError, Closed, Failure, Gate};
 use crate::store::{Store, StoreError, Transition};
 
@@ -303,10 +303,20 @@ impl<'a> Round<'a> {
     fn transition(&self, op: &Claimed, outcome: Outcome) -> Transition {
         let op_id = op.id;
         match outcome {
-            Outcome::Done => Transition::Done { op_id },
-            Outcome::UserResolved { user_id } => Transition::UserResolved {
+            Outcome::Done => Transition::Done {
+                op_id,
+                warnings: Vec::new(),
+            },
+            Outcome::DoneWithWarnings(warnings) => Transition::Done { op_id, warnings },
+            Outcome::UserResolved {
+                user_id,
+                update,
+                warnings,
+            } => Transition::UserResolved {
                 op_id,
                 user_id: i64::try_from(user_id).unwrap_or(i64::MAX),
+                update: update.map(|custom_fields| Operation::UpdateProfile { custom_fields }),
+                warnings,
             },
             Outcome::Fetched {
                 hire,

@@ -22,4 +22,4 @@ pub use grant::{Balance, PolicyGrant, Unit};
 pub use hire::{EmploymentType, FieldError, Hire, Job, Person};
 pub use operation::{Operation, OperationKind, OperationStatus};
 pub use phone::PhoneE164;
-pub use plan::Plan;
+pub use plan::{FieldWarning, Plan};

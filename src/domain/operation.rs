@@ -22,12 +22,16 @@ pub enum OperationKind {
     AssignPack,
     /// Assign the user to one time-off policy (target: the policy id).
     AssignPolicy,
+    /// Write the plan's custom fields on a user that already existed (matched or restored):
+    /// only the values that differ from the user's (params: `customFields`).
+    UpdateProfile,
 }
 
 impl OperationKind {
-    pub const ALL: [OperationKind; 4] = [
+    pub const ALL: [OperationKind; 5] = [
         OperationKind::FetchPerson,
         OperationKind::ResolveUser,
+        OperationKind::UpdateProfile,
         OperationKind::AssignPack,
         OperationKind::AssignPolicy,
     ];
@@ -38,6 +42,7 @@ impl OperationKind {
             OperationKind::ResolveUser => "resolve_user",
             OperationKind::AssignPack => "assign_pack",
             OperationKind::AssignPolicy => "assign_policy",
+            OperationKind::UpdateProfile => "update_profile",
         }
     }
 
@@ -105,6 +110,9 @@ pub enum Operation {
     AssignPack { pack: u64 },
     /// Give the user one time-off policy, with the plan's starting balance.
     AssignPolicy(PolicyGrant),
+    /// Write custom field values on the user: Connecteam's `[{customFieldId, value}]`, as
+    /// the user resolution worked them out from the plan (only those that differ).
+    UpdateProfile { custom_fields: serde_json::Value },
 }
 
 /// The stored parameters of a policy assignment (the grant without its id, which is the target).
@@ -123,6 +131,7 @@ impl Operation {
             Operation::ResolveUser => OperationKind::ResolveUser,
             Operation::AssignPack { .. } => OperationKind::AssignPack,
             Operation::AssignPolicy(_) => OperationKind::AssignPolicy,
+            Operation::UpdateProfile { .. } => OperationKind::UpdateProfile,
         }
     }
 
@@ -131,7 +140,7 @@ impl Operation {
     pub fn target(&self) -> String {
         match self {
             Operation::FetchPerson { source, .. } => source.clone(),
-            Operation::ResolveUser => String::new(),
+            Operation::ResolveUser | Operation::UpdateProfile { .. } => String::new(),
             Operation::AssignPack { pack } => pack.to_string(),
             Operation::AssignPolicy(grant) => grant.id.clone(),
         }
@@ -141,6 +150,9 @@ impl Operation {
     pub fn params(&self) -> serde_json::Value {
         match self {
             Operation::FetchPerson { request, .. } => request.clone(),
+            Operation::UpdateProfile { custom_fields } => {
+                serde_json::json!({ "customFields": custom_fields })
+            }
             Operation::ResolveUser | Operation::AssignPack { .. } => serde_json::json!({}),
             Operation::AssignPolicy(grant) => serde_json::to_value(PolicyParams {
                 balance: grant.balance,
@@ -162,6 +174,12 @@ impl Operation {
                 request: params.clone(),
             }),
             OperationKind::ResolveUser => Ok(Operation::ResolveUser),
+            OperationKind::UpdateProfile => match params.get("customFields") {
+                Some(v @ serde_json::Value::Array(_)) => Ok(Operation::UpdateProfile {
+                    custom_fields: v.clone(),
+                }),
+                _ => Err("profile update parameters hold no customFields list".to_owned()),
+            },
             OperationKind::AssignPack => target
                 .parse::<u64>()
                 .map(|pack| Operation::AssignPack { pack })
@@ -183,6 +201,7 @@ impl Operation {
         let work = match self {
             Operation::FetchPerson { source, .. } => format!("fetch/{source}"),
             Operation::ResolveUser => "user".to_owned(),
+            Operation::UpdateProfile { .. } => "profile".to_owned(),
             Operation::AssignPack { pack } => format!("pack/{pack}"),
             Operation::AssignPolicy(grant) => format!("policy/{}", grant.id),
         };
@@ -213,6 +232,9 @@ mod tests {
                 balance: None,
                 unit: None,
             }),
+            Operation::UpdateProfile {
+                custom_fields: serde_json::json!([{"customFieldId": 6208755, "value": "Picker"}]),
+            },
         ];
         for op in ops {
             let back = Operation::from_stored(op.kind(), &op.target(), &op.params()).unwrap();
@@ -229,6 +251,10 @@ mod tests {
         );
         assert!(
             Operation::from_stored(OperationKind::AssignPack, "x", &serde_json::json!({})).is_err()
+        );
+        assert!(
+            Operation::from_stored(OperationKind::UpdateProfile, "", &serde_json::json!({}))
+                .is_err()
         );
     }
 

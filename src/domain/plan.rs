@@ -31,6 +31,28 @@ pub struct Plan {
     pub activation: bool,
 }
 
+/// Why one of a plan's custom fields was not written on the hire's Connecteam user. Stored on
+/// the event and shown with it; the rest of the plan goes through all the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldWarning {
+    /// The field's name, as the rule table writes it.
+    pub field: String,
+    /// Why, as a metric label: `unknown_field`, `no_such_option`, `invalid_value`,
+    /// `manager_not_found`, `unsupported_type`, `refused`.
+    pub reason: String,
+    pub message: String,
+}
+
+impl FieldWarning {
+    pub fn new(field: &str, reason: &str, message: String) -> Self {
+        Self {
+            field: field.to_owned(),
+            reason: reason.to_owned(),
+            message,
+        }
+    }
+}
+
 impl Plan {
     /// The operations that carry the plan out once the hire's user is known: one per pack and
     /// one per policy, in plan order.

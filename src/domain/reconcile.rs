@@ -60,11 +60,14 @@ pub fn reconcile(wanted: &[Operation], existing: &[Existing]) -> Changes {
         let still_wanted = wanted
             .iter()
             .any(|op| op.kind() == e.kind && op.target() == e.target);
-        // A plan never names the steps that precede it (the fetch, the user).
+        // A plan never names the steps that precede it (the fetch, the user) nor the profile
+        // update the user's resolution decides on.
         if e.status == OperationStatus::Dead
             && !matches!(
                 e.kind,
-                OperationKind::ResolveUser | OperationKind::FetchPerson
+                OperationKind::ResolveUser
+                    | OperationKind::FetchPerson
+                    | OperationKind::UpdateProfile
             )
             && !still_wanted
         {

@@ -245,6 +245,32 @@ impl Simulator {
         id
     }
 
+    /// Adds a custom field of type `kind` (`str`, `date`, …; test control) in the first
+    /// category; returns its id.
+    pub fn add_custom_field(&self, name: &str, kind: &str) -> u64 {
+        let mut inner = self.lock();
+        let id = inner.custom_fields.keys().max().copied().unwrap_or(0) + 1;
+        let category_id = inner
+            .custom_fields
+            .values()
+            .map(|f| f.category_id)
+            .min()
+            .unwrap_or(1);
+        inner.custom_fields.insert(
+            id,
+            SimCustomField {
+                id,
+                name: name.into(),
+                kind: kind.into(),
+                category_id,
+                is_required: false,
+                is_multi_select: None,
+                dropdown_options: None,
+            },
+        );
+        id
+    }
+
     /// Deletes the custom field called `name` (test control), with every user's value of it;
     /// smart groups ruled by it then have no members. No-op for an unknown name.
     pub fn remove_custom_field(&self, name: &str) {

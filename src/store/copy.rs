@@ -28,6 +28,7 @@ type EventRow = (
     Option<String>,
     Option<i64>,
     Option<String>,
+    Option<String>,
 );
 
 /// An `operations` row without its lease (the service that held it is stopped).
@@ -110,7 +111,8 @@ async fn copy(src: &SqliteStore, dst: &PgStore) -> Result<Copied, StoreError> {
     loop {
         let rows: Vec<EventRow> = sqlx::query_as(
             "SELECT id, source, dedupe_key, fingerprint, status, received_at, updated_at, hire, \
-             plan, rules_version, connecteam_user_id, payload FROM events WHERE id > ? \
+             plan, rules_version, connecteam_user_id, payload, field_warnings FROM events \
+             WHERE id > ? \
              ORDER BY id LIMIT ?",
         )
         .bind(&after)
@@ -121,7 +123,7 @@ async fn copy(src: &SqliteStore, dst: &PgStore) -> Result<Copied, StoreError> {
         after = last.0.clone();
         let mut insert = QueryBuilder::<Postgres>::new(
             "INSERT INTO events (id, source, dedupe_key, fingerprint, status, received_at, \
-             updated_at, hire, plan, rules_version, connecteam_user_id, payload) ",
+             updated_at, hire, plan, rules_version, connecteam_user_id, payload, field_warnings) ",
         );
         insert.push_values(rows, |mut b, r| {
             b.push_bind(r.0)
@@ -135,7 +137,8 @@ async fn copy(src: &SqliteStore, dst: &PgStore) -> Result<Copied, StoreError> {
                 .push_bind(r.8)
                 .push_bind(r.9)
                 .push_bind(r.10)
-                .push_bind(r.11);
+                .push_bind(r.11)
+                .push_bind(r.12);
         });
         copied.events += insert.build().execute(&mut *tx).await?.rows_affected();
     }

@@ -38,7 +38,7 @@ pub trait EventStore: Send + Sync {
 }
 
 const EVENT: &str = "SELECT id, source, dedupe_key, status, received_at, hire, plan, rules_version,
-            connecteam_user_id, payload
+            connecteam_user_id, payload, field_warnings
        FROM events WHERE id = $1";
 
 const EVENT_OPERATIONS: &str = "SELECT id, kind, target, params, status, attempts, next_attempt_at, last_error, idempotency_key
@@ -137,6 +137,7 @@ where
         let plan: Option<String> = row.try_get("plan")?;
         let status: String = row.try_get("status")?;
         let hire: String = row.try_get("hire")?;
+        let warnings: Option<String> = row.try_get("field_warnings")?;
         Ok(Some(EventRecord {
             event_id: row.try_get("id")?,
             source: row.try_get("source")?,
@@ -148,6 +149,13 @@ where
             rules_version: row.try_get("rules_version")?,
             connecteam_user_id: row.try_get("connecteam_user_id")?,
             payload: row.try_get("payload")?,
+            field_warnings: warnings
+                .map(|w| {
+                    serde_json::from_str(&w)
+                        .map_err(|e| StoreError::Corrupt(format!("field warnings: {e}")))
+                })
+                .transpose()?
+                .unwrap_or_default(),
             operations,
         }))
     }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::domain::{EventStatus, Operation, OperationKind, OperationStatus, Plan};
+use crate::domain::{EventStatus, FieldWarning, Operation, OperationKind, OperationStatus, Plan};
 
 /// An event as intake hands it to the store.
 #[derive(Debug, Clone)]
@@ -76,6 +76,8 @@ pub struct EventRecord {
     pub connecteam_user_id: Option<i64>,
     /// The event as its sender sent it, for an event whose hire is completed in the pipeline.
     pub payload: Option<String>,
+    /// The plan's custom fields that could not be written on the event's user, and why.
+    pub field_warnings: Vec<FieldWarning>,
     /// The operations stored so far, in their order in the event.
     pub operations: Vec<OperationRecord>,
 }
@@ -204,12 +206,22 @@ pub struct ClaimedOp {
 /// guarded by the lease: one whose lease the committer no longer holds is skipped.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
-    /// Carried out.
-    Done { op_id: i64 },
+    /// Carried out; `warnings` (custom fields Connecteam would not take) are added to the
+    /// event's.
+    Done {
+        op_id: i64,
+        warnings: Vec<FieldWarning>,
+    },
     /// The event's user is known: the `resolve_user` operation is done, and the operations
     /// of the plan in force (stored with the event at that moment) that the event does not
-    /// have yet are inserted, due now.
-    UserResolved { op_id: i64, user_id: i64 },
+    /// have yet are inserted, due now, with `update` (the profile update of a user that
+    /// existed) first. The event's field warnings become `warnings`.
+    UserResolved {
+        op_id: i64,
+        user_id: i64,
+        update: Option<Operation>,
+        warnings: Vec<FieldWarning>,
+    },
     /// The person was fetched from the sender's API: the `fetch_person` operation is done, the
     /// event takes its hire and the plan the rule table gave it, and its `resolve_user`
     /// operation is queued, due now.
@@ -248,7 +260,7 @@ pub enum Transition {
 impl Transition {
     pub fn op_id(&self) -> i64 {
         match self {
-            Transition::Done { op_id }
+            Transition::Done { op_id, .. }
             | Transition::UserResolved { op_id, .. }
             | Transition::Fetched { op_id, .. }
             | Transition::Retry { op_id, .. }

@@ -9,7 +9,7 @@ use super::error::StoreError;
 use super::model::{ClaimedOp, QueueStat, Transition};
 use super::sql::{Dialect, SqlStore, parse_enum, parse_json};
 use super::text::sanitise;
-use crate::domain::{Operation, OperationKind, OperationStatus, Plan};
+use crate::domain::{FieldWarning, Operation, OperationKind, OperationStatus, Plan};
 
 /// The operation queue the delivery engine works through.
 #[async_trait]
@@ -77,7 +77,12 @@ const DONE: &str = "UPDATE operations SET status = 'done', attempts = attempts +
      WHERE id = $1 AND lease_owner = $4";
 
 const SET_USER: &str =
-    "UPDATE events SET connecteam_user_id = $2, updated_at = $3 WHERE id = $1 RETURNING plan";
+    "UPDATE events SET connecteam_user_id = $2, updated_at = $3, field_warnings = $4
+      WHERE id = $1 RETURNING plan";
+
+const FIELD_WARNINGS: &str = "SELECT field_warnings FROM events WHERE id = $1";
+
+const SET_FIELD_WARNINGS: &str = "UPDATE events SET field_warnings = $2 WHERE id = $1";
 
 const SET_HIRE: &str =
     "UPDATE events SET hire = $2, plan = $3, rules_version = $4, updated_at = $5 WHERE id = $1";
@@ -132,6 +137,7 @@ where
     for<'t> bool: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
     for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<String>: sqlx::Encode<'t, DB>,
     for<'r> &'r str: sqlx::ColumnIndex<DB::Row>,
     DB::Arguments: sqlx::IntoArguments<DB>,
 {
@@ -210,7 +216,7 @@ where
         let mut applied = 0;
         for t in transitions {
             let q = match t {
-                Transition::Done { op_id }
+                Transition::Done { op_id, .. }
                 | Transition::UserResolved { op_id, .. }
                 | Transition::Fetched { op_id, .. } => sqlx::query(DONE)
                     .bind(*op_id)
@@ -274,22 +280,68 @@ where
                 Self::queue_plan(&mut *tx, &event_id, &[Operation::ResolveUser], None, now_ms)
                     .await?;
             }
-            if let Transition::UserResolved { op_id, user_id } = t {
+            if let Transition::Done { op_id, warnings } = t
+                && !warnings.is_empty()
+            {
                 let event_id = Self::event_of(&mut *tx, *op_id).await?;
+                let had: Option<String> = sqlx::query(FIELD_WARNINGS)
+                    .bind(event_id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("field_warnings")?;
+                let mut all: Vec<FieldWarning> = had
+                    .map(|w| serde_json::from_str(&w))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("field warnings: {e}")))?
+                    .unwrap_or_default();
+                all.extend(
+                    warnings
+                        .iter()
+                        .filter(|w| !all.contains(w))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+                let text = serde_json::to_string(&all)
+                    .map_err(|e| StoreError::Corrupt(format!("field warnings: {e}")))?;
+                sqlx::query(SET_FIELD_WARNINGS)
+                    .bind(event_id.as_str())
+                    .bind(text)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Transition::UserResolved {
+                op_id,
+                user_id,
+                update,
+                warnings,
+            } = t
+            {
+                let event_id = Self::event_of(&mut *tx, *op_id).await?;
+                let warnings = if warnings.is_empty() {
+                    None
+                } else {
+                    Some(
+                        serde_json::to_string(warnings)
+                            .map_err(|e| StoreError::Corrupt(format!("field warnings: {e}")))?,
+                    )
+                };
                 let plan: Option<String> = sqlx::query(SET_USER)
                     .bind(event_id.as_str())
                     .bind(*user_id)
                     .bind(now_ms)
+                    .bind(warnings)
                     .fetch_one(&mut *tx)
                     .await?
                     .try_get("plan")?;
                 // The plan in force now, not the one the round claimed: a replay may have
                 // given the event a new one while its user was being resolved.
+                let mut wanted: Vec<Operation> = update.iter().cloned().collect();
                 if let Some(text) = plan {
                     let plan: Plan = serde_json::from_str(&text)
                         .map_err(|e| StoreError::Corrupt(format!("plan of {event_id}: {e}")))?;
-                    Self::queue_plan(&mut *tx, &event_id, &plan.operations(), None, now_ms).await?;
+                    wanted.extend(plan.operations());
                 }
+                Self::queue_plan(&mut *tx, &event_id, &wanted, None, now_ms).await?;
             }
         }
         Self::derive_status(&mut *tx, &events, now_ms).await?;

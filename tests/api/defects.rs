@@ -114,6 +114,8 @@ async fn replay_during_an_in_flight_resolution_takes_the_new_plan(b: Backend) {
             &[Transition::UserResolved {
                 op_id: claimed[0].id,
                 user_id: 77,
+                update: None,
+                warnings: Vec::new(),
             }],
             now_ms(),
         )
@@ -147,6 +149,8 @@ async fn a_superseded_operation_comes_back_with_a_later_plan(b: Backend) {
             &[Transition::UserResolved {
                 op_id: claimed[0].id,
                 user_id: 9,
+                update: None,
+                warnings: Vec::new(),
             }],
             now_ms(),
         )

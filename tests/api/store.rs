@@ -158,6 +158,8 @@ async fn the_plan_becomes_operations_when_the_user_is_known(b: Backend) {
     let resolved = Transition::UserResolved {
         op_id: claimed[0].id,
         user_id: 4242,
+        update: None,
+        warnings: Vec::new(),
     };
     assert_eq!(
         store
@@ -289,6 +291,8 @@ async fn replay_under_a_changed_plan_follows_it(b: Backend) {
     let resolved = Transition::UserResolved {
         op_id: claimed[0].id,
         user_id: 7,
+        update: None,
+        warnings: Vec::new(),
     };
     store.apply("r", &[resolved], now_ms()).await.unwrap();
     let now = now_ms();
@@ -307,6 +311,7 @@ async fn replay_under_a_changed_plan_follows_it(b: Backend) {
             &[
                 Transition::Done {
                     op_id: by_target("101"),
+                    warnings: Vec::new(),
                 },
                 Transition::Dead {
                     op_id: by_target("999"),
@@ -404,7 +409,10 @@ async fn replay_under_a_changed_plan_follows_it(b: Backend) {
             .unwrap();
         let t: Vec<_> = ops
             .iter()
-            .map(|o| Transition::Done { op_id: o.id })
+            .map(|o| Transition::Done {
+                op_id: o.id,
+                warnings: Vec::new(),
+            })
             .collect();
         store.apply(&owner, &t, now).await.unwrap();
     }

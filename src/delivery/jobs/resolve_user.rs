@@ -20,10 +20,10 @@ use crate::connecteam::{self, Client, CustomFieldValue, MAX_CREATE_USERS, NewUse
 use crate::delivery::bisect::{Bisect, Refusal, names_number};
 use crate::delivery::claimed::{Claimed, Outcome};
 use crate::delivery::job::{Batches, Batching, Job};
-use crate::delivery::profile::{FieldCatalog, Fields, to_write};
+use crate::delivery::profile::{FieldCatalog, Fields, differing, to_write};
 use crate::delivery::round::{Interrupt, Round};
 use crate::delivery::schedule::recheck_at;
-use crate::domain::{Hire, OperationKind, PhoneE164, Plan, idempotency};
+use crate::domain::{FieldWarning, Hire, OperationKind, PhoneE164, Plan, idempotency};
 use crate::remote::Failure;
 
 /// Hires per user lookup (keeps the query string of a GET well under common URL limits).
@@ -42,12 +42,12 @@ pub struct ResolveUser {
 }
 
 impl ResolveUser {
-    pub fn new(client: Client, cfg: &ConnecteamConfig) -> Self {
+    pub fn new(client: Client, cfg: &ConnecteamConfig, fields: Arc<Fields>) -> Self {
         Self {
             client,
             create_missing_users: cfg.create_missing_users,
             region: cfg.default_phone_region.clone(),
-            fields: Arc::new(Fields::default()),
+            fields,
             fields_refused: Mutex::new(HashMap::new()),
         }
     }
@@ -59,6 +59,8 @@ struct ToCreate {
     hire: Hire,
     phone: PhoneE164,
     fields: Vec<CustomFieldValue>,
+    /// The plan's fields that cannot be written.
+    warnings: Vec<FieldWarning>,
     activation: bool,
 }
 
@@ -107,7 +109,8 @@ impl Job for ResolveUser {
             })
             .collect();
         let catalog = if plans.values().any(|p| !p.fields.is_empty()) {
-            match self.fields.catalog(round, &client).await? {
+            let versions = plans.values().map(|p| p.rules_version.as_str());
+            match self.fields.catalog(round, &client, versions).await? {
                 Ok(c) => Some(c),
                 Err(f @ Failure::Permanent(..)) => {
                     tracing::warn!(error = ?f, "cannot read the Connecteam account's custom fields; users are created without them");
@@ -154,7 +157,21 @@ impl Job for ResolveUser {
                 Some(Ok(Some(u))) => {
                     let outcome = match restore_failed.get(&u.user_id) {
                         Some(f) => Outcome::Failed(f.clone()),
-                        None => resolved(&op, u.user_id),
+                        None => {
+                            // The user existed: the plan's values it lacks are written by a
+                            // profile update of their own; none when it holds them all.
+                            let (values, warnings) = match (&catalog, plans.get(&op.id)) {
+                                (Some(c), Some(plan)) => {
+                                    self.profile_of(&op, c, &plan.fields, &managers)
+                                }
+                                _ => (Vec::new(), Vec::new()),
+                            };
+                            let update = differing(&u.custom_fields, values);
+                            let update = (!update.is_empty())
+                                .then(|| serde_json::to_value(&update).ok())
+                                .flatten();
+                            resolved(&op, u.user_id, update, warnings)
+                        }
                     };
                     round.settle(&op, outcome);
                     continue;
@@ -174,9 +191,9 @@ impl Job for ResolveUser {
                     creating.extend(email);
                     let phone = p.clone();
                     let plan = plans.get(&op.id);
-                    let fields = match (&catalog, plan) {
-                        (Some(c), Some(plan)) => self.fields_of(&op, c, &plan.fields, &managers),
-                        _ => Vec::new(),
+                    let (fields, warnings) = match (&catalog, plan) {
+                        (Some(c), Some(plan)) => self.profile_of(&op, c, &plan.fields, &managers),
+                        _ => (Vec::new(), Vec::new()),
                     };
                     let activation = plan.is_some_and(|p| p.activation);
                     to_create.push(ToCreate {
@@ -184,6 +201,7 @@ impl Job for ResolveUser {
                         hire: h,
                         phone,
                         fields,
+                        warnings,
                         activation,
                     });
                 }
@@ -235,16 +253,16 @@ impl ResolveUser {
         Ok(failed)
     }
 
-    /// The custom fields a created user gets: the plan's, in each type's form; each that
-    /// cannot be written is logged and counted, and left unset. None for an event whose fields
-    /// Connecteam refused twice.
-    fn fields_of(
+    /// The custom fields the plan writes on a user, in each type's form, and a warning for
+    /// each that cannot be written (logged and counted; the field is left unset). None for an
+    /// event whose fields Connecteam refused twice on create: a warning for each.
+    fn profile_of(
         &self,
         op: &Claimed,
         catalog: &FieldCatalog,
         fields: &BTreeMap<String, String>,
         managers: &HashMap<String, u64>,
-    ) -> Vec<CustomFieldValue> {
+    ) -> (Vec<CustomFieldValue>, Vec<FieldWarning>) {
         let refusals = self
             .fields_refused
             .lock()
@@ -252,21 +270,32 @@ impl ResolveUser {
             .get(&op.event_id)
             .copied()
             .unwrap_or(0);
-        if refusals >= 2 {
-            return Vec::new();
-        }
-        let (values, warnings) = to_write(catalog, fields, managers, &self.region);
-        for w in warnings {
-            metrics::counter!(METRIC_FIELD_WARNINGS, "reason" => w.reason).increment(1);
+        let (values, warnings) = if refusals >= 2 {
+            let warnings = fields
+                .keys()
+                .map(|name| {
+                    FieldWarning::new(
+                        name,
+                        "refused",
+                        format!("{name}: Connecteam refused the hire's custom fields twice; the user was created without them"),
+                    )
+                })
+                .collect();
+            (Vec::new(), warnings)
+        } else {
+            to_write(catalog, fields, managers, &self.region)
+        };
+        for w in &warnings {
+            metrics::counter!(METRIC_FIELD_WARNINGS, "reason" => w.reason.clone()).increment(1);
             tracing::warn!(
                 event_id = %op.event_id,
                 field = %w.field,
-                reason = w.reason,
+                reason = %w.reason,
                 "custom field left unset: {}",
                 w.message
             );
         }
-        values
+        (values, warnings)
     }
 
     /// Create the users nobody matched, 25 per request, those to be sent the activation SMS
@@ -324,7 +353,13 @@ impl ResolveUser {
                 Ok(created) => {
                     for c in &batch {
                         let outcome = match has_phone(&created, &c.phone, &self.region) {
-                            Some(u) => resolved(&c.op, u.user_id),
+                            Some(u) => {
+                                self.fields_refused
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .remove(&c.op.event_id);
+                                resolved(&c.op, u.user_id, None, c.warnings.clone())
+                            }
                             None => Outcome::Failed(Failure::Ambiguous(
                                 "the created user was not in the answer".to_owned(),
                             )),
@@ -386,7 +421,9 @@ impl ResolveUser {
                                 // or by someone else since the lookup. Look before
                                 // dead-lettering.
                                 let outcome = match matcher.match_person(round, &c.hire).await? {
-                                    Ok(Some(u)) if !u.is_archived => resolved(&c.op, u.user_id),
+                                    Ok(Some(u)) if !u.is_archived => {
+                                        resolved(&c.op, u.user_id, None, c.warnings.clone())
+                                    }
                                     // Archived meanwhile: the next round restores it.
                                     Ok(Some(_)) => Outcome::Failed(Failure::Retryable(
                                         "matched an archived user".to_owned(),
@@ -417,14 +454,24 @@ impl ResolveUser {
 /// Custom field values hirebridge could not write, by reason.
 pub const METRIC_FIELD_WARNINGS: &str = "hirebridge_profile_field_warnings_total";
 
-/// The user of `op`'s event is known; the store queues the plan's operations with it.
-fn resolved(op: &Claimed, user_id: u64) -> Outcome {
+/// The user of `op`'s event is known; the store queues the plan's operations with it, and
+/// the profile update `update` when there is one.
+fn resolved(
+    op: &Claimed,
+    user_id: u64,
+    update: Option<serde_json::Value>,
+    warnings: Vec<FieldWarning>,
+) -> Outcome {
     if let Some(plan) = &op.plan
         && let Err(e) = serde_json::from_value::<Plan>(plan.clone())
     {
         return Outcome::Dead(format!("the stored plan is unreadable: {e}"));
     }
-    Outcome::UserResolved { user_id }
+    Outcome::UserResolved {
+        user_id,
+        update,
+        warnings,
+    }
 }
 
 /// No user yet: look again later, or give up after `waiting_for_user_timeout_s`.
