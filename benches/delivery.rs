@@ -6,6 +6,8 @@
 //!   BENCH_HIRES     hires to deliver (default 1000)
 //!   BENCH_EXISTING  of which already exist in Connecteam, by email (default 100)
 //!   BENCH_RPM       the account budget in requests per minute (default 12000)
+//!   BENCH_PROFILE   1: run the burst again with a profile (four custom fields) and print
+//!                   what profiles cost in calls, both measured in the one run
 //!
 //! The budget is scaled up (12,000/minute instead of Connecteam's typical 100) so the run
 //! finishes in seconds; the simulator enforces the same budget with real 60-second windows, so
@@ -62,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
             "{}",
             include_str!("delivery.rs")
                 .lines()
-                .take(12)
+                .take(15)
                 .collect::<Vec<_>>()
                 .join("\n")
         );
@@ -71,7 +73,49 @@ async fn main() -> anyhow::Result<()> {
     let n = env_u32("BENCH_HIRES", 1000);
     let existing = env_u32("BENCH_EXISTING", 100).min(n);
     let rpm = env_u32("BENCH_RPM", 12_000);
+    let profiles = std::env::var_os("BENCH_PROFILE").is_some_and(|v| v != "0");
+    let plain = burst(n, existing, rpm, false).await?;
+    if !profiles {
+        return Ok(());
+    }
+    println!();
+    let profiled = burst(n, existing, rpm, true).await?;
+    // What profiles cost, measured in this one run: the created users' fields ride in their
+    // creates; the account's fields are read once; each existing user is written once, 25 to
+    // a PUT.
+    let extra = profiled.calls as i64 - plain.calls as i64;
+    let expected = 1 + i64::from(existing.div_ceil(25));
+    println!();
+    println!("profiles on vs off, same burst, this run:");
+    println!(
+        "  calls without / with        {:>6} / {}",
+        plain.calls, profiled.calls
+    );
+    println!(
+        "  creates without / with      {:>6} / {}   (grouped by sendActivation: the burst's plans all say the same)",
+        plain.creates, profiled.creates
+    );
+    println!(
+        "  extra calls                 {extra:>6}   expected 1 custom-fields read + ⌈{existing}/25⌉ = {} user PUTs = {expected}  {}",
+        i64::from(existing.div_ceil(25)),
+        verdict(extra <= expected)
+    );
+    println!(
+        "  new users: calls beyond the plain burst's, less the read and the PUTs: {}  target 0  {}",
+        extra - 1 - profiled.user_puts as i64,
+        verdict(extra - 1 - profiled.user_puts as i64 <= 0)
+    );
+    Ok(())
+}
 
+/// What one burst cost.
+struct Burst {
+    calls: usize,
+    creates: usize,
+    user_puts: usize,
+}
+
+async fn burst(n: u32, existing: u32, rpm: u32, profiles: bool) -> anyhow::Result<Burst> {
     let sim = Simulator::new(SimConfig {
         requests_per_minute: rpm,
         requests_per_day: u32::MAX,
@@ -90,7 +134,6 @@ async fn main() -> anyhow::Result<()> {
     cfg.delivery.batch_window_ms = 500;
     let store = store::connect(&cfg.database_url).await?;
     store.migrate().await?;
-    let profiles = std::env::var_os("BENCH_PROFILE").is_some_and(|v| v != "0");
     let table = if profiles {
         RULES.replacen("rules:\n", &format!("{PROFILE}rules:\n"), 1)
     } else {
@@ -201,7 +244,17 @@ async fn main() -> anyhow::Result<()> {
     let pack_users = sim.pack_assignments(101).len();
     let policy_rows = sim.policy_assignments().len();
     let floor_lookups = (n as usize).div_ceil(LOOKUP_BATCH as usize);
-    let floor = floor_lookups + new_users.div_ceil(25) + pack_users.div_ceil(500) + 2 * n as usize;
+    // With profiles: one read of the account's fields, and the existing users' PUTs.
+    let profile_floor = if profiles {
+        1 + (existing as usize).div_ceil(25)
+    } else {
+        0
+    };
+    let floor = floor_lookups
+        + new_users.div_ceil(25)
+        + pack_users.div_ceil(500)
+        + 2 * n as usize
+        + profile_floor;
     // One hire at a time: look up by email, create when missing, one pack POST, two PUTs.
     let naive = n as usize + new_users + n as usize + 2 * n as usize;
     let ideal = Duration::from_secs_f64(calls as f64 / (f64::from(rpm) / 60.0));
@@ -222,8 +275,13 @@ async fn main() -> anyhow::Result<()> {
         "  Connecteam calls made      {calls:>7}   (lookups {lookups}, creates {creates}, pack POSTs {pack_posts}, pack reads {pack_reads}, policy PUTs {puts})"
     );
     println!(
-        "  floor                      {floor:>7}   (lookups ⌈{n}/{LOOKUP_BATCH}⌉={floor_lookups} + ⌈{new_users}/25⌉ + ⌈{pack_users}/500⌉ + {} PUTs)",
-        2 * n
+        "  floor                      {floor:>7}   (lookups ⌈{n}/{LOOKUP_BATCH}⌉={floor_lookups} + ⌈{new_users}/25⌉ + ⌈{pack_users}/500⌉ + {} PUTs{})",
+        2 * n,
+        if profiles {
+            format!(" + 1 custom-fields read + ⌈{existing}/25⌉ user PUTs")
+        } else {
+            String::new()
+        }
     );
     println!("  naive one-at-a-time        {naive:>7}");
     println!(
@@ -240,7 +298,8 @@ async fn main() -> anyhow::Result<()> {
     // (Connecteam does not document how it combines filters), so hires that no email
     // matches cost a phone lookup per 100 more than this floor counts.
     let batched = calls - puts;
-    let batched_floor = floor - 2 * n as usize;
+    let batched = batched - user_puts - field_reads;
+    let batched_floor = floor - 2 * n as usize - profile_floor;
     println!(
         "  without the PUTs           {batched:>7}   floor {batched_floor} ({:.2}×; phone lookups for the {new_users} hires no email matched: ⌈{new_users}/{LOOKUP_BATCH}⌉ = {})",
         batched as f64 / batched_floor as f64,
@@ -257,10 +316,26 @@ async fn main() -> anyhow::Result<()> {
                         .is_some()
             })
             .count();
+        let put_users: usize = reqs
+            .iter()
+            .filter(|r| r.method.as_str() == "PUT" && r.path == "/users/v1/users")
+            .map(|r| {
+                r.body
+                    .as_ref()
+                    .and_then(|b| b.as_array())
+                    .map_or(0, Vec::len)
+            })
+            .sum();
         println!(
-            "  profiles                   {field_reads:>7}   custom-fields reads; {complete} of {new_users} created users hold their fields; user PUTs {user_puts} (the {existing} existing users do not get fields written)"
+            "  profiles                   {field_reads:>7}   custom-fields reads; {complete} of {} users hold their fields; user PUTs {user_puts} for {put_users} existing users (⌈{existing}/25⌉ = {})",
+            n,
+            existing.div_ceil(25)
         );
-        anyhow::ensure!(complete == new_users, "every created user holds its fields");
+        anyhow::ensure!(complete == n as usize, "every hire's user holds its fields");
+        anyhow::ensure!(
+            put_users == existing as usize,
+            "each existing user written once: {put_users} of {existing}"
+        );
     }
     println!(
         "  429s received              {rate_limited:>7}   target 0  {}",
@@ -296,7 +371,11 @@ async fn main() -> anyhow::Result<()> {
     );
     anyhow::ensure!(dead == 0, "nothing dead-lettered");
     store.close().await;
-    Ok(())
+    Ok(Burst {
+        calls,
+        creates,
+        user_puts,
+    })
 }
 
 fn verdict(ok: bool) -> &'static str {
