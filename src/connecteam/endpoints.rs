@@ -155,49 +155,42 @@ impl Client {
         user_ids: &[u64],
         idempotency_key: &str,
     ) -> Result<Reply<()>, ApiError> {
-        if user_ids.is_empty() || user_ids.len() > MAX_CREATE_USERS {
-            return Err(ApiError::not_sent(format!(
-                "{} users in one update; Connecteam accepts 1..={MAX_CREATE_USERS}",
-                user_ids.len()
-            )));
-        }
-        let body: Vec<serde_json::Value> = user_ids
+        let body = user_ids
             .iter()
             .map(|id| serde_json::json!({"userId": id, "isArchived": false}))
             .collect();
-        self.call(
-            Request::write(
-                "users.update",
-                Method::PUT,
-                self.url(&["users", "v1", "users"]),
-                serde_json::Value::Array(body),
-                idempotency_key,
-            ),
-            |_| Ok(()),
-        )
-        .await
+        self.update_users(body, idempotency_key).await
     }
 
-    /// `PUT /users/v1/users?includeSmartGroupIds=false` for 1..=25 users: each user's
-    /// `customFields` set to the values given (the fields left out are kept).
+    /// `PUT /users/v1/users` for 1..=25 users: each user's `customFields` set to the values
+    /// given (the fields left out are kept).
     pub async fn update_custom_fields(
         &self,
         users: &[(u64, Vec<CustomFieldValue>)],
         idempotency_key: &str,
     ) -> Result<Reply<()>, ApiError> {
-        if users.is_empty() || users.len() > MAX_CREATE_USERS {
-            return Err(ApiError::not_sent(format!(
-                "{} users in one update; Connecteam accepts 1..={MAX_CREATE_USERS}",
-                users.len()
-            )));
-        }
-        let body: Vec<serde_json::Value> = users
+        let body = users
             .iter()
             .map(|(id, fields)| serde_json::json!({"userId": id, "customFields": fields}))
             .collect();
+        self.update_users(body, idempotency_key).await
+    }
+
+    /// `PUT /users/v1/users?includeSmartGroupIds=false` with 1..=25 `{userId, …changes}`.
+    /// The smart groups of every user in the answer are documented as slow to compute, and
+    /// nothing here reads them.
+    async fn update_users(
+        &self,
+        items: Vec<serde_json::Value>,
+        idempotency_key: &str,
+    ) -> Result<Reply<()>, ApiError> {
+        if items.is_empty() || items.len() > MAX_CREATE_USERS {
+            return Err(ApiError::not_sent(format!(
+                "{} users in one update; Connecteam accepts 1..={MAX_CREATE_USERS}",
+                items.len()
+            )));
+        }
         let mut url = self.url(&["users", "v1", "users"]);
-        // The smart groups of every user in the answer are documented as slow to compute, and
-        // nothing here reads them.
         url.query_pairs_mut()
             .append_pair("includeSmartGroupIds", "false");
         self.call(
@@ -205,7 +198,7 @@ impl Client {
                 "users.update",
                 Method::PUT,
                 url,
-                serde_json::Value::Array(body),
+                serde_json::Value::Array(items),
                 idempotency_key,
             ),
             |_| Ok(()),
