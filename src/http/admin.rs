@@ -94,7 +94,7 @@ pub async fn get_event(
         "plan": ev.plan,
         "rules_version": ev.rules_version,
         "connecteam_user_id": ev.connecteam_user_id,
-        "field_warnings": ev.field_warnings,
+        "warnings": ev.field_warnings,
         "operations": operations,
     });
     // Only events whose hire is completed in the pipeline keep what the sender sent.

@@ -228,7 +228,7 @@ async fn a_manager_not_in_connecteam_leaves_only_that_field_unset(b: Backend) {
     assert_eq!(field(sim, u, "Direct manager"), None);
     assert_eq!(field(sim, u, "Title"), Some(json!("Forklift Driver")));
     // The event says which field was left unset, and why.
-    let warnings = ev["field_warnings"].as_array().unwrap();
+    let warnings = ev["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{ev:#}");
     assert_eq!(warnings[0]["field"], "Direct manager");
     assert_eq!(warnings[0]["reason"], "manager_not_found");
@@ -306,13 +306,13 @@ async fn a_refused_field_is_isolated_from_the_batch(b: Backend) {
     // Written again with the account's fields read afresh: the field it no longer has is a
     // warning on that event only.
     assert_eq!(
-        events[4]["field_warnings"][0]["field"], "Handbook",
+        events[4]["warnings"][0]["field"], "Handbook",
         "{:#}",
         events[4]
     );
-    assert_eq!(events[4]["field_warnings"][0]["reason"], "unknown_field");
+    assert_eq!(events[4]["warnings"][0]["reason"], "unknown_field");
     for (i, ev) in events.iter().enumerate().filter(|(i, _)| *i != 4) {
-        assert_eq!(ev["field_warnings"], json!([]), "hire {i}");
+        assert_eq!(ev["warnings"], json!([]), "hire {i}");
     }
     let catalog_reads = sim
         .requests()
@@ -472,14 +472,14 @@ async fn a_refused_update_is_isolated_from_the_batch(b: Backend) {
     }
     // The refused value is a warning on that event only.
     assert_eq!(
-        events[4]["field_warnings"],
+        events[4]["warnings"],
         json!([{"field": "Handbook", "reason": "refused",
-                "message": events[4]["field_warnings"][0]["message"]}]),
+                "message": events[4]["warnings"][0]["message"]}]),
         "{:#}",
         events[4]
     );
     for (i, ev) in events.iter().enumerate().filter(|(i, _)| *i != 4) {
-        assert_eq!(ev["field_warnings"], json!([]), "hire {i}");
+        assert_eq!(ev["warnings"], json!([]), "hire {i}");
     }
     // The batch was split to find the user at fault; the other users were written in it.
     let puts = updates(sim);
@@ -547,7 +547,7 @@ async fn a_reloaded_table_reads_the_accounts_fields_again(b: Backend) {
     }
     let ev = &deliver(&app, &hires_from("after", 20, 1)).await[0];
     assert_eq!(reads(sim), before + 1, "read again for the new table");
-    assert_eq!(ev["field_warnings"], json!([]), "{ev:#}");
+    assert_eq!(ev["warnings"], json!([]), "{ev:#}");
     assert_eq!(
         sim.custom_field_value(user_id(ev), "Cost center"),
         Some(json!("CC-12"))
