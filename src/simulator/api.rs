@@ -12,7 +12,7 @@ use super::reply::{Reply, Req, Res, missing};
 use super::sim::Simulator;
 use super::state::Token;
 use super::time_off::{assign_policy, get_balances, get_policy_types};
-use super::users::{archive_user, create_users, get_users, update_users};
+use super::users::{archive_user, archive_users, create_users, get_users, update_users};
 
 /// Routes one Connecteam request (already rate-limited and authorised).
 pub(crate) fn handle(sim: &Simulator, req: &Req) -> Reply {
@@ -28,7 +28,8 @@ pub(crate) fn handle(sim: &Simulator, req: &Req) -> Reply {
         ["users", "v1", "users"] if m == Method::GET => get_users(sim, req),
         ["users", "v1", "users"] if m == Method::POST => create_users(sim, req),
         ["users", "v1", "users"] if m == Method::PUT => update_users(sim, req),
-        ["users", "v1", "users", id] if m == Method::DELETE => archive_user(sim, id),
+        ["users", "v1", "users"] if m == Method::DELETE => archive_users(sim, req),
+        ["users", "v1", "users", id] if m == Method::DELETE => archive_user(sim, id, req),
         ["users", "v1", "custom-fields"] if m == Method::GET => get_custom_fields(sim, req),
         ["users", "v1", "smart-groups"] if m == Method::GET => get_smart_groups(sim, req),
         ["onboarding", "v1", "packs"] if m == Method::GET => get_packs(sim),

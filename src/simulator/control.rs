@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::api;
-use super::model::{Fault, FaultKind, LoggedRequest};
+use super::model::{Fault, FaultKind, LoggedRequest, PackProgress};
 use super::reply::{Reply, Req};
 use super::sim::Simulator;
 use super::state::RateHeaders;
@@ -74,6 +74,10 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/_sim/users", get(sim_users).post(sim_add_user))
         .route("/_sim/faults", post(sim_add_fault).delete(sim_clear_faults))
         .route("/_sim/packs/{id}/assignments", get(sim_pack_assignments))
+        .route(
+            "/_sim/packs/{id}/assignments/{user}",
+            put(sim_set_progress).delete(sim_remove_assignment),
+        )
         .route("/_sim/policy-assignments", get(sim_policy_assignments))
         .route("/_sim/activations", get(sim_activations))
         .route("/_sim/rate-limit", put(sim_rate_limit))
@@ -427,6 +431,49 @@ async fn sim_policy_assignments(State(sim): State<Simulator>) -> Json<Vec<Policy
             })
             .collect(),
     )
+}
+
+/// `PUT /_sim/packs/{id}/assignments/{user}`: `{"status": "in_progress"|"completed",
+/// "isWaitingApproval": bool}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProgressSpec {
+    status: PackProgress,
+    #[serde(default)]
+    is_waiting_approval: bool,
+}
+
+async fn sim_set_progress(
+    State(sim): State<Simulator>,
+    Path((pack, user)): Path<(u64, u64)>,
+    body: Bytes,
+) -> Response {
+    match parse::<ProgressSpec>(&body) {
+        Ok(p) if sim.set_pack_progress(pack, user, p.status, p.is_waiting_approval) => {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(_) => no_assignment(),
+        Err(r) => *r,
+    }
+}
+
+async fn sim_remove_assignment(
+    State(sim): State<Simulator>,
+    Path((pack, user)): Path<(u64, u64)>,
+) -> Response {
+    if sim.remove_pack_assignment(pack, user) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        no_assignment()
+    }
+}
+
+fn no_assignment() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"detail": "no such assignment"})),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

@@ -21,6 +21,16 @@
 //!   `{"detail":[{loc,msg,type}]}`; duplicates answer 422 `{"detail":"…"}`.
 //! * **User update** (`PUT /users/v1/users`): all-or-nothing as well; an unknown `userId` is
 //!   404 `{"detail":"User not found"}`.
+//! * **Archiving** (`DELETE /users/v1/users?deletionType=archive`, a JSON array of userIds):
+//!   all-or-nothing; an unknown id answers 404 `{"detail":"Users not found: 5, 7"}` and nothing
+//!   changes; archiving an archived user changes nothing. `deletionType=delete` removes users
+//!   for good (at most 25 per request) and is recorded ([`Simulator::permanently_deleted`]).
+//!   Both answer `{"data": {"success": true}}`. `DELETE /users/v1/users/{userId}` does the same
+//!   for one user.
+//! * **Pack progress**: an assignment starts `in_progress`, not waiting for approval; the
+//!   control endpoint `PUT /_sim/packs/{id}/assignments/{userId}` `{"status":
+//!   "in_progress"|"completed", "isWaitingApproval": bool}` moves it along (as the hire and an
+//!   admin would), and `DELETE` on the same path removes it.
 //! * **Already-assigned pack users**: per [`AlreadyAssigned`]: `Ignore` (default) answers 200 and
 //!   changes nothing for them, `Reject` answers 422 for the whole request. Archived users exist
 //!   and may be assigned.
@@ -89,7 +99,7 @@ use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
 
-pub use model::{AlreadyAssigned, Fault, FaultKind, LoggedRequest, SimConfig};
+pub use model::{AlreadyAssigned, Fault, FaultKind, LoggedRequest, PackProgress, SimConfig};
 pub use sim::Simulator;
 pub use state::{SimCustomField, SimDropdownOption, SimPack, SimPolicy, SimPolicyType, SimUser};
 pub use vendor_api::{VendorApi, VendorRequest};

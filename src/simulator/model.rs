@@ -102,3 +102,20 @@ pub enum FaultKind {
     /// HTTP 200 with body `{"detail":"Too many requests"}` (a reported quirk); nothing applied.
     ThrottleBody,
 }
+
+/// Where a user's onboarding pack assignment stands, as Connecteam reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PackProgress {
+    InProgress,
+    Completed,
+}
+
+impl PackProgress {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackProgress::InProgress => "in_progress",
+            PackProgress::Completed => "completed",
+        }
+    }
+}

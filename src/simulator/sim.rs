@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::model::{Fault, LoggedRequest, SimConfig};
+use super::model::{Fault, LoggedRequest, PackProgress, SimConfig};
 use super::state::{Inner, SimCustomField, SimDropdownOption, SimPack, SimPolicyType, SimUser};
 
 pub(crate) struct Shared {
@@ -130,6 +130,47 @@ impl Simulator {
             .get(&pack_id)
             .map(|a| a.iter().map(|a| a.user_id).collect())
             .unwrap_or_default()
+    }
+
+    /// Moves a user's assignment to a pack along, as the hire's progress and an admin's
+    /// approval would (test and sandbox control): `status` `in_progress` or `completed`,
+    /// `waiting_approval` whether every required step is done and an admin must approve.
+    /// Returns whether the assignment exists.
+    pub fn set_pack_progress(
+        &self,
+        pack_id: u64,
+        user_id: u64,
+        status: PackProgress,
+        waiting_approval: bool,
+    ) -> bool {
+        let mut inner = self.lock();
+        let Some(a) = inner
+            .assignments
+            .get_mut(&pack_id)
+            .and_then(|list| list.iter_mut().find(|a| a.user_id == user_id))
+        else {
+            return false;
+        };
+        a.status = status.as_str();
+        a.is_waiting_approval = waiting_approval;
+        true
+    }
+
+    /// Removes a user's assignment to a pack (an admin unassigned it; test control). Returns
+    /// whether it existed.
+    pub fn remove_pack_assignment(&self, pack_id: u64, user_id: u64) -> bool {
+        let mut inner = self.lock();
+        let Some(list) = inner.assignments.get_mut(&pack_id) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|a| a.user_id != user_id);
+        list.len() != before
+    }
+
+    /// The users deleted permanently (`deletionType=delete`), in order.
+    pub fn permanently_deleted(&self) -> Vec<u64> {
+        self.lock().permanently_deleted.clone()
     }
 
     /// `(policy id, user id, balance, unit)` for every policy assignment.

@@ -263,6 +263,8 @@ pub(crate) struct Inner {
     pub smart_groups: Vec<SimSmartGroup>,
     /// Users created with `sendActivation=true`, in creation order.
     pub activations: Vec<u64>,
+    /// Users deleted permanently (`deletionType=delete`), in order: hirebridge never asks.
+    pub permanently_deleted: Vec<u64>,
 }
 
 impl Inner {
@@ -283,6 +285,7 @@ impl Inner {
             custom_fields: BTreeMap::new(),
             smart_groups: Vec::new(),
             activations: Vec::new(),
+            permanently_deleted: Vec::new(),
         }
     }
 

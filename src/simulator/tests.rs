@@ -436,6 +436,124 @@ async fn update_restore_and_archive_users() {
     assert_eq!(r.body["detail"], "User not found");
 }
 
+#[tokio::test]
+async fn users_are_archived_in_batches_all_or_nothing() {
+    let s = sim();
+    let a = s.add_user("A", "One", "+15550000101", None, false);
+    let b = s.add_user("B", "Two", "+15550000102", None, false);
+    let archive = "/users/v1/users?deletionType=archive";
+    // One unknown id: nothing is archived, and the answer names it.
+    let r = call(&s, Method::DELETE, archive, Some(json!([a, 42, b]))).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body["detail"], "Users not found: 42");
+    assert!(
+        s.users()
+            .iter()
+            .all(|u| u.user_id == ALAN || !u.is_archived)
+    );
+    for (body, status) in [
+        (json!([]), 422),
+        (json!({"userIds": [a]}), 422),
+        (json!([a, a]), 422),
+        (json!([0]), 422),
+        (json!(["x"]), 422),
+    ] {
+        let r = call(&s, Method::DELETE, archive, Some(body.clone())).await;
+        assert_eq!(r.status, status, "{body}");
+    }
+    let r = call(
+        &s,
+        Method::DELETE,
+        "/users/v1/users?deletionType=gone",
+        Some(json!([a])),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    // Archived (the default type too), kept, and a repeat changes nothing.
+    let r = call(&s, Method::DELETE, "/users/v1/users", Some(json!([a, b]))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["data"]["success"], true);
+    let r = call(&s, Method::DELETE, archive, Some(json!([a]))).await;
+    assert_eq!(r.status, 200);
+    let archived: Vec<u64> = s
+        .users()
+        .iter()
+        .filter(|u| u.is_archived)
+        .map(|u| u.user_id)
+        .collect();
+    assert_eq!(archived, [ALAN, a, b]);
+    assert!(s.permanently_deleted().is_empty());
+    // A permanent delete is possible, limited to 25, and recorded.
+    let many: Vec<u64> = (1..=26).collect();
+    let r = call(
+        &s,
+        Method::DELETE,
+        "/users/v1/users?deletionType=delete",
+        Some(json!(many)),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    let r = call(
+        &s,
+        Method::DELETE,
+        "/users/v1/users?deletionType=delete",
+        Some(json!([b])),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.permanently_deleted(), [b]);
+    assert!(s.users().iter().all(|u| u.user_id != b));
+}
+
+#[tokio::test]
+async fn pack_progress_is_moved_along_by_the_control_endpoint() {
+    let s = sim();
+    let r = call(
+        &s,
+        Method::POST,
+        "/onboarding/v1/packs/101/assignments",
+        Some(json!({"userIds": [GRACE]})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let shown = |r: &Resp| r.body["data"]["assignments"][0].clone();
+    let r = get(&s, "/onboarding/v1/packs/101/assignments").await;
+    assert_eq!(shown(&r)["status"], "in_progress");
+    assert_eq!(shown(&r)["isWaitingApproval"], false);
+    let path = format!("/_sim/packs/101/assignments/{GRACE}");
+    let r = call(
+        &s,
+        Method::PUT,
+        &path,
+        Some(json!({"status": "in_progress", "isWaitingApproval": true})),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let r = get(&s, "/onboarding/v1/packs/101/assignments").await;
+    assert_eq!(shown(&r)["isWaitingApproval"], true);
+    let r = call(&s, Method::PUT, &path, Some(json!({"status": "completed"}))).await;
+    assert_eq!(r.status, 204);
+    let r = get(&s, "/onboarding/v1/packs/101/assignments").await;
+    assert_eq!(shown(&r)["status"], "completed");
+    assert_eq!(shown(&r)["isWaitingApproval"], false);
+    // Unknown assignment, unknown status.
+    let r = call(
+        &s,
+        Method::PUT,
+        "/_sim/packs/102/assignments/1",
+        Some(json!({"status": "completed"})),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = call(&s, Method::PUT, &path, Some(json!({"status": "done"}))).await;
+    assert_eq!(r.status, 422);
+    // Removed: the pack no longer lists it.
+    let r = call(&s, Method::DELETE, &path, None).await;
+    assert_eq!(r.status, 204);
+    let r = get(&s, "/onboarding/v1/packs/101/assignments").await;
+    assert_eq!(r.body["data"]["assignments"], json!([]));
+}
+
 // ---------- pack assignments ----------
 
 async fn assign(s: &Simulator, pack: u64, ids: Value) -> Resp {

@@ -392,16 +392,124 @@ pub(crate) fn update_users(sim: &Simulator, req: &Req) -> Res {
     Ok(Reply::ok(json!({ "results": results })))
 }
 
-pub(crate) fn archive_user(sim: &Simulator, id: &str) -> Res {
+/// `DELETE /users/v1/users/{userId}?deletionType=archive|delete`.
+pub(crate) fn archive_user(sim: &Simulator, id: &str, req: &Req) -> Res {
     let id = parse_path_int(id, "userId")?;
+    let permanent = deletion_type(req)?;
+    if !sim.lock().users.contains_key(&id) {
+        return Err(Reply::detail(404, "User not found"));
+    }
+    delete_or_archive(sim, &[id], permanent)?;
+    Ok(Reply::ok(json!({ "success": true })))
+}
+
+/// `DELETE /users/v1/users?deletionType=archive|delete` with a JSON array of userIds: all or
+/// nothing (an unknown id is a 404 naming every unknown one, and nothing changes). `delete`
+/// removes users for good, at most 25 per request.
+pub(crate) fn archive_users(sim: &Simulator, req: &Req) -> Res {
+    let permanent = deletion_type(req)?;
+    let ids = match req.json.as_ref() {
+        Some(Value::Array(a)) => {
+            let mut ids = Vec::with_capacity(a.len());
+            let mut errors = Vec::new();
+            for (i, v) in a.iter().enumerate() {
+                match v.as_u64() {
+                    Some(n) if n >= 1 => ids.push(n),
+                    Some(_) => errors.push(field_error(
+                        &[json!(i)],
+                        "ensure this value is greater than or equal to 1",
+                        "value_error.number.not_ge",
+                    )),
+                    None => errors.push(field_error(
+                        &[json!(i)],
+                        "value is not a valid integer",
+                        "type_error.integer",
+                    )),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Reply::invalid(errors));
+            }
+            ids
+        }
+        None => return Err(Reply::invalid(vec![missing(&[])])),
+        Some(_) => {
+            return Err(Reply::invalid(vec![field_error(
+                &[],
+                "value is not a valid list",
+                "type_error.list",
+            )]));
+        }
+    };
+    if ids.is_empty() {
+        return Err(Reply::detail(422, "the list of userIds must not be empty"));
+    }
+    if permanent && ids.len() > 25 {
+        return Err(Reply::detail(
+            422,
+            format!(
+                "Permanent deletion is limited to 25 users per request, got {}",
+                ids.len()
+            ),
+        ));
+    }
+    let mut seen = HashSet::new();
+    if let Some(dup) = ids.iter().find(|i| !seen.insert(**i)) {
+        return Err(Reply::detail(422, format!("Duplicate userId {dup}")));
+    }
+    delete_or_archive(sim, &ids, permanent)?;
+    Ok(Reply::ok(json!({ "success": true })))
+}
+
+/// `deletionType` (default `archive`): whether the deletion is permanent.
+fn deletion_type(req: &Req) -> Result<bool, Reply> {
+    let mut permanent = false;
+    for (k, v) in url::form_urlencoded::parse(req.query.as_bytes()) {
+        if k == "deletionType" {
+            permanent = match v.as_ref() {
+                "archive" => false,
+                "delete" => true,
+                _ => {
+                    return Err(query_error(
+                        "deletionType",
+                        "value is not a valid enumeration member; permitted: 'archive', 'delete'",
+                        "type_error.enum",
+                    ));
+                }
+            };
+        }
+    }
+    Ok(permanent)
+}
+
+fn delete_or_archive(sim: &Simulator, ids: &[u64], permanent: bool) -> Result<(), Reply> {
     let now = sim.now_epoch_secs();
     let mut inner = sim.lock();
-    let Some(u) = inner.users.get_mut(&id) else {
-        return Err(Reply::detail(404, "User not found"));
-    };
-    if !u.is_archived {
-        u.is_archived = true;
-        u.modified_at = now;
+    let unknown: Vec<String> = ids
+        .iter()
+        .filter(|id| !inner.users.contains_key(id))
+        .map(u64::to_string)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Reply::detail(
+            404,
+            format!("Users not found: {}", unknown.join(", ")),
+        ));
     }
-    Ok(Reply::ok(json!({})))
+    for id in ids {
+        if permanent {
+            inner.users.remove(id);
+            for list in inner.assignments.values_mut() {
+                list.retain(|a| a.user_id != *id);
+            }
+            inner.policy_assignments.retain(|(_, u), _| u != id);
+            inner.permanently_deleted.push(*id);
+        } else if let Some(u) = inner.users.get_mut(id)
+            && !u.is_archived
+        {
+            u.is_archived = true;
+            u.modified_at = now;
+        }
+    }
+    Ok(())
 }
