@@ -176,6 +176,35 @@ impl Client {
         self.update_users(body, idempotency_key).await
     }
 
+    /// `DELETE /users/v1/users?deletionType=archive` for 1..=25 users: archived, never
+    /// deleted (Connecteam's other deletion type is permanent; this client cannot send it).
+    /// Connecteam takes the list all-or-nothing.
+    pub async fn archive_users(
+        &self,
+        user_ids: &[u64],
+        idempotency_key: &str,
+    ) -> Result<Reply<()>, ApiError> {
+        if user_ids.is_empty() || user_ids.len() > MAX_CREATE_USERS {
+            return Err(ApiError::not_sent(format!(
+                "{} users in one archive; hirebridge sends 1..={MAX_CREATE_USERS}",
+                user_ids.len()
+            )));
+        }
+        let mut url = self.url(&["users", "v1", "users"]);
+        url.query_pairs_mut().append_pair("deletionType", "archive");
+        self.call(
+            Request::write(
+                "users.archive",
+                Method::DELETE,
+                url,
+                serde_json::json!(user_ids),
+                idempotency_key,
+            ),
+            |_| Ok(()),
+        )
+        .await
+    }
+
     /// `PUT /users/v1/users?includeSmartGroupIds=false` with 1..=25 `{userId, …changes}`.
     /// The smart groups of every user in the answer are documented as slow to compute, and
     /// nothing here reads them.

@@ -380,6 +380,32 @@ async fn create_users_posts_array_with_stable_idempotency_key() {
     );
 }
 
+#[tokio::test]
+async fn archive_users_deletes_with_archive_type_only() {
+    let (base, log) = stub(|_| {
+        answer(
+            200,
+            serde_json::json!({"requestId": "r", "data": {"success": true}}),
+        )
+    })
+    .await;
+    let c = key_client(&base);
+    c.archive_users(&[9_170_001, 9_170_002], "k-1").await.unwrap();
+    assert!(matches!(
+        c.archive_users(&[], "k").await.unwrap_err(),
+        ApiError::NotSent { .. }
+    ));
+    let many: Vec<u64> = (1..=26).collect();
+    assert!(c.archive_users(&many, "k").await.is_err());
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].method, "DELETE");
+    assert_eq!(log[0].path, "/users/v1/users");
+    assert_eq!(log[0].query.as_deref(), Some("deletionType=archive"));
+    assert_eq!(log[0].header("idempotency-key"), Some("k-1"));
+    assert_eq!(log[0].json(), serde_json::json!([9_170_001, 9_170_002]));
+}
+
 #[test]
 fn idempotency_key_is_stable_and_distinct() {
     let a = idempotency_key("evt-1", "pack/42");
