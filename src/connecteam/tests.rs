@@ -390,7 +390,9 @@ async fn archive_users_deletes_with_archive_type_only() {
     })
     .await;
     let c = key_client(&base);
-    c.archive_users(&[9_170_001, 9_170_002], "k-1").await.unwrap();
+    c.archive_users(&[9_170_001, 9_170_002], "k-1")
+        .await
+        .unwrap();
     assert!(matches!(
         c.archive_users(&[], "k").await.unwrap_err(),
         ApiError::NotSent { .. }

@@ -80,6 +80,11 @@ pub(crate) fn router(sim: Simulator) -> Router {
         )
         .route("/_sim/policy-assignments", get(sim_policy_assignments))
         .route("/_sim/activations", get(sim_activations))
+        .route(
+            "/_sim/notifications",
+            get(sim_notifications).post(sim_receive_notification),
+        )
+        .route("/_sim/notifications/outage", put(sim_notification_outage))
         .route("/_sim/rate-limit", put(sim_rate_limit))
         .fallback(dispatch)
         .with_state(sim)
@@ -280,6 +285,39 @@ async fn sim_users(State(sim): State<Simulator>) -> Json<Vec<Value>> {
 
 async fn sim_activations(State(sim): State<Simulator>) -> Json<Value> {
     Json(json!({ "userIds": sim.activations() }))
+}
+
+/// A notification receiver, so a sandbox's notifications have somewhere to go and be seen.
+async fn sim_receive_notification(
+    State(sim): State<Simulator>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    match sim.receive_notification(&headers, &body) {
+        200 => StatusCode::OK.into_response(),
+        _ => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+async fn sim_notifications(State(sim): State<Simulator>) -> Json<Value> {
+    Json(json!({ "notifications": sim.notifications() }))
+}
+
+/// `PUT /_sim/notifications/outage` `{"failNext": n}`: the next n notifications answer 503.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OutageSpec {
+    fail_next: u32,
+}
+
+async fn sim_notification_outage(State(sim): State<Simulator>, body: Bytes) -> Response {
+    match parse::<OutageSpec>(&body) {
+        Ok(o) => {
+            sim.notification_outage(o.fail_next);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(r) => *r,
+    }
 }
 
 #[derive(Deserialize)]

@@ -31,6 +31,10 @@
 //!   control endpoint `PUT /_sim/packs/{id}/assignments/{userId}` `{"status":
 //!   "in_progress"|"completed", "isWaitingApproval": bool}` moves it along (as the hire and an
 //!   admin would), and `DELETE` on the same path removes it.
+//! * **Notification receiver** (not Connecteam's: a stand-in for the customer's endpoint):
+//!   `POST /_sim/notifications` records each notification with its Standard Webhooks headers
+//!   (`GET /_sim/notifications` lists them) and answers 200, or 503 for the next n after
+//!   `PUT /_sim/notifications/outage {"failNext": n}`.
 //! * **Already-assigned pack users**: per [`AlreadyAssigned`]: `Ignore` (default) answers 200 and
 //!   changes nothing for them, `Reject` answers 422 for the whole request. Archived users exist
 //!   and may be assigned.
@@ -99,7 +103,9 @@ use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
 
-pub use model::{AlreadyAssigned, Fault, FaultKind, LoggedRequest, PackProgress, SimConfig};
+pub use model::{
+    AlreadyAssigned, Fault, FaultKind, LoggedRequest, PackProgress, ReceivedNotification, SimConfig,
+};
 pub use sim::Simulator;
 pub use state::{SimCustomField, SimDropdownOption, SimPack, SimPolicy, SimPolicyType, SimUser};
 pub use vendor_api::{VendorApi, VendorRequest};

@@ -119,3 +119,22 @@ impl PackProgress {
         }
     }
 }
+
+/// One notification (an outbound webhook of hirebridge's) the simulator's receiver took, with
+/// the Standard Webhooks headers it carried, for the sandbox and tests to check.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedNotification {
+    /// `webhook-id`: the same across retries of one notification.
+    pub webhook_id: Option<String>,
+    /// `webhook-timestamp`, seconds since the epoch as sent.
+    pub webhook_timestamp: Option<String>,
+    /// `webhook-signature`: `v1,<base64 HMAC-SHA256>` entries, space-separated.
+    pub webhook_signature: Option<String>,
+    /// The raw body, as the signature covers it.
+    pub body: String,
+    /// The status the receiver answered (503 while an outage lasts).
+    pub status: u16,
+    /// Milliseconds since the simulator started, at arrival.
+    pub at_ms: u64,
+}

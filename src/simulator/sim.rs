@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::model::{Fault, LoggedRequest, PackProgress, SimConfig};
+use super::model::{Fault, LoggedRequest, PackProgress, ReceivedNotification, SimConfig};
 use super::state::{Inner, SimCustomField, SimDropdownOption, SimPack, SimPolicyType, SimUser};
 
 pub(crate) struct Shared {
@@ -166,6 +166,44 @@ impl Simulator {
         let before = list.len();
         list.retain(|a| a.user_id != user_id);
         list.len() != before
+    }
+
+    /// Every notification the receiver (`POST /_sim/notifications`) took, in arrival order,
+    /// those it answered 503 during an outage included.
+    pub fn notifications(&self) -> Vec<ReceivedNotification> {
+        self.lock().notifications.clone()
+    }
+
+    /// The receiver answers the next `n` notifications 503, as an endpoint that is down.
+    pub fn notification_outage(&self, n: u32) {
+        self.lock().notification_outage = n;
+    }
+
+    /// Take one notification: recorded, answered 503 while an outage lasts, else 200.
+    pub(crate) fn receive_notification(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> u16 {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let at_ms = self.shared.started.elapsed().as_millis() as u64;
+        let mut inner = self.lock();
+        let status = if inner.notification_outage > 0 {
+            inner.notification_outage -= 1;
+            503
+        } else {
+            200
+        };
+        inner.notifications.push(ReceivedNotification {
+            webhook_id: header("webhook-id"),
+            webhook_timestamp: header("webhook-timestamp"),
+            webhook_signature: header("webhook-signature"),
+            body: String::from_utf8_lossy(body).into_owned(),
+            status,
+            at_ms,
+        });
+        status
     }
 
     /// The users deleted permanently (`deletionType=delete`), in order.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Fault, LoggedRequest, SimConfig};
+use super::model::{Fault, LoggedRequest, ReceivedNotification, SimConfig};
 
 /// The seeded `Department` and `Location` dropdowns (the smart groups' rules use them).
 const DEPARTMENT: u64 = 6_208_761;
@@ -265,6 +265,10 @@ pub(crate) struct Inner {
     pub activations: Vec<u64>,
     /// Users deleted permanently (`deletionType=delete`), in order: hirebridge never asks.
     pub permanently_deleted: Vec<u64>,
+    /// What the notification receiver (`/_sim/notifications`) took, in arrival order.
+    pub notifications: Vec<ReceivedNotification>,
+    /// How many more notifications the receiver answers 503 (an outage).
+    pub notification_outage: u32,
 }
 
 impl Inner {
@@ -286,6 +290,8 @@ impl Inner {
             smart_groups: Vec::new(),
             activations: Vec::new(),
             permanently_deleted: Vec::new(),
+            notifications: Vec::new(),
+            notification_outage: 0,
         }
     }
 

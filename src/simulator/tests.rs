@@ -2289,3 +2289,34 @@ async fn unseeded_simulator_has_no_custom_fields_or_groups() {
     let r = get(&s, "/users/v1/smart-groups").await;
     assert_eq!(r.body["data"]["groups"], json!([]));
 }
+
+#[tokio::test]
+async fn the_notification_receiver_records_and_can_be_down() {
+    let s = sim();
+    let r = call(
+        &s,
+        Method::PUT,
+        "/_sim/notifications/outage",
+        Some(json!({"failNext": 2})),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let r = call(
+            &s,
+            Method::POST,
+            "/_sim/notifications",
+            Some(json!({"type": "hire.delivered", "n": i})),
+        )
+        .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses, [503, 503, 200]);
+    let seen = s.notifications();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[2].status, 200);
+    assert!(seen[2].body.contains("hire.delivered"));
+    let r = get(&s, "/_sim/notifications").await;
+    assert_eq!(r.body["notifications"].as_array().unwrap().len(), 3);
+}
