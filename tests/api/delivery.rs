@@ -30,6 +30,7 @@ both_backends!(
     apply_then_drop_on_policy_put,
     apply_then_5xx_on_writes,
     same_person_twice_in_one_burst,
+    a_person_delivered_again_keeps_the_balances,
     one_bad_id_in_a_large_pack_batch,
     unknown_pack_dead_letters_then_replay,
     replay_after_fixing_the_rule_table,
@@ -836,6 +837,35 @@ async fn same_person_twice_in_one_burst(b: Backend) {
     assert_eq!(ids[0], ids[1], "the same person is the same user");
     assert_eq!(sim.users().len(), SEEDED_USERS + 5);
     check_sim_invariants(sim);
+    app.stop().await;
+}
+
+async fn a_person_delivered_again_keeps_the_balances(b: Backend) {
+    // The same person again, after the first event was delivered (re-sent by the HR system
+    // with a new id, or sent by a second source): the user is reused, and the time-off
+    // policies are not PUT again, since that would reset the balances to the starting ones.
+    let app = TestApp::start(TestDb::new(b).await, |_| {}).await;
+    let sim = app.sim();
+    let first = person(&unique_id("evt"), 1);
+    let id = post(&app, &first).await;
+    let u = user_id(&app.wait_status(&id, "done").await);
+    let policy_puts = |sim: &Simulator| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.method == Method::PUT && r.path.starts_with("/time-off/"))
+            .count()
+    };
+    let before = policy_puts(sim);
+    assert!(before >= 1, "the plan gives policies");
+    let mut again = person(&unique_id("evt"), 1);
+    again["person"] = first["person"].clone();
+    let id = post(&app, &again).await;
+    let ev = app.wait_status(&id, "done").await;
+    assert_eq!(user_id(&ev), u);
+    assert_eq!(policy_puts(sim), before, "no policy PUT for a repeat");
+    for op in ev["operations"].as_array().unwrap() {
+        assert_eq!(op["status"], "done", "{ev:#}");
+    }
     app.stop().await;
 }
 

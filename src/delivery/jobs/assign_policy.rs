@@ -2,7 +2,8 @@
 //! has no batch endpoint for it: one PUT per user and policy. A repeat is safe for the
 //! assignment but sets the balance again, taking back time off used meanwhile: each PUT is
 //! marked ambiguous before it is sent and committed as soon as it is answered, and one whose
-//! answer was not seen is not sent again while the user's balance shows it landed.
+//! answer was not seen is not sent again while the user's balance shows it landed, and a
+//! policy hirebridge already gave the same user for another event is not given again.
 
 use std::collections::HashMap;
 
@@ -62,6 +63,13 @@ impl Job for AssignPolicy {
                 );
                 continue;
             };
+            if op.done_for_user {
+                // hirebridge gave this user the policy for another event of the same person
+                // (a re-sent hire, a second source): a PUT again would reset the balance and
+                // take back the time off used since.
+                round.settle(op, Outcome::Done);
+                continue;
+            }
             if op.ambiguous {
                 let seen = match read_back(round, &client, &mut types, grant, user).await? {
                     Ok(true) => Some(Outcome::Done),
