@@ -55,20 +55,25 @@ impl FieldCatalog {
 /// The cached catalog, shared by every round of this process.
 #[derive(Default)]
 pub struct Fields {
-    cached: Mutex<Option<(Arc<FieldCatalog>, Instant)>>,
+    cached: Mutex<Option<Cached>>,
     /// The rule table versions whose plans have been written with a catalog read at or after
     /// the table first appeared: a plan of a version not in it means the table was reloaded
     /// (perhaps to name a field just added to the account), and the catalog is read again.
     versions: Mutex<HashSet<String>>,
-    /// The catalog last read, kept when the cache is invalidated: to name the fields of
-    /// values worked out with it.
-    last: Mutex<Option<Arc<FieldCatalog>>>,
+}
+
+/// The catalog last read. Invalidated, it is read again before it is used, but still names
+/// the fields of values worked out with it.
+struct Cached {
+    catalog: Arc<FieldCatalog>,
+    read_at: Instant,
+    stale: bool,
 }
 
 impl Fields {
     /// The catalog, read from Connecteam (through the round, spending its budget) when there is
-    /// none yet, it is older than [`CATALOG_REFRESH`], or a plan of `rules_versions` comes from
-    /// a rule table this process has not written fields of before.
+    /// none yet, it is older than [`CATALOG_REFRESH`] or invalidated, or a plan of
+    /// `rules_versions` comes from a rule table this process has not written fields of before.
     pub async fn catalog<'v>(
         &self,
         round: &mut Round<'_>,
@@ -79,18 +84,16 @@ impl Fields {
             let mut seen = self.versions.lock().unwrap_or_else(|e| e.into_inner());
             let mut new = false;
             for v in rules_versions {
-                if !seen.contains(v) {
-                    seen.insert(v.to_owned());
-                    new = true;
-                }
+                new |= seen.insert(v.to_owned());
             }
             new
         };
-        if let Some((c, at)) = &*self.cached.lock().unwrap_or_else(|e| e.into_inner())
-            && at.elapsed() < CATALOG_REFRESH
+        if let Some(c) = &*self.cached.lock().unwrap_or_else(|e| e.into_inner())
+            && !c.stale
+            && c.read_at.elapsed() < CATALOG_REFRESH
             && !new_table
         {
-            return Ok(Ok(Arc::clone(c)));
+            return Ok(Ok(Arc::clone(&c.catalog)));
         }
         let mut fields = Vec::new();
         let mut offset = 0;
@@ -110,27 +113,48 @@ impl Fields {
             fields = fields.len(),
             "read the Connecteam account's custom fields"
         );
-        let c = Arc::new(FieldCatalog::new(fields));
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Arc::clone(&c), Instant::now()));
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&c));
-        Ok(Ok(c))
+        let catalog = Arc::new(FieldCatalog::new(fields));
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
+            catalog: Arc::clone(&catalog),
+            read_at: Instant::now(),
+            stale: false,
+        });
+        Ok(Ok(catalog))
     }
 
-    /// The name of the field with this id in the catalog last read (forgotten or not).
+    /// The name of the field with this id in the catalog last read (invalidated or not).
     pub fn name_of(&self, id: u64) -> Option<String> {
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        last.as_ref()?
+        let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        cached
+            .as_ref()?
+            .catalog
             .by_name
             .values()
             .find(|f| f.id == id)
             .map(|f| f.name.clone())
     }
 
-    /// Forget the catalog: the next round reads it again.
+    /// The catalog is out of date: the next round that needs it reads it again.
     pub fn invalidate(&self) {
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(c) = &mut *self.cached.lock().unwrap_or_else(|e| e.into_inner()) {
+            c.stale = true;
+        }
     }
+}
+
+/// Custom field values hirebridge could not write, by reason.
+pub const METRIC_FIELD_WARNINGS: &str = "hirebridge_profile_field_warnings_total";
+
+/// Count and log a field left unset on `event_id`'s user.
+pub fn report(event_id: &str, w: &FieldWarning) {
+    metrics::counter!(METRIC_FIELD_WARNINGS, "reason" => w.reason.clone()).increment(1);
+    tracing::warn!(
+        event_id = %event_id,
+        field = %w.field,
+        reason = %w.reason,
+        "custom field left unset: {}",
+        w.message
+    );
 }
 
 /// The plan's `fields` as Connecteam takes them, and a warning for each that cannot be written.

@@ -20,7 +20,9 @@ use crate::connecteam::{self, Client, CustomFieldValue, MAX_CREATE_USERS, NewUse
 use crate::delivery::bisect::{Bisect, Refusal, names_number};
 use crate::delivery::claimed::{Claimed, Outcome};
 use crate::delivery::job::{Batches, Batching, Job};
-use crate::delivery::profile::{FieldCatalog, Fields, differing, to_write};
+use crate::delivery::profile::{
+    FieldCatalog, Fields, METRIC_FIELD_WARNINGS, differing, report, to_write,
+};
 use crate::delivery::round::{Interrupt, Round};
 use crate::delivery::schedule::recheck_at;
 use crate::domain::{FieldWarning, Hire, OperationKind, PhoneE164, Plan, idempotency};
@@ -286,14 +288,7 @@ impl ResolveUser {
             to_write(catalog, fields, managers, &self.region)
         };
         for w in &warnings {
-            metrics::counter!(METRIC_FIELD_WARNINGS, "reason" => w.reason.clone()).increment(1);
-            tracing::warn!(
-                event_id = %op.event_id,
-                field = %w.field,
-                reason = %w.reason,
-                "custom field left unset: {}",
-                w.message
-            );
+            report(&op.event_id, w);
         }
         (values, warnings)
     }
@@ -450,9 +445,6 @@ impl ResolveUser {
         Ok(())
     }
 }
-
-/// Custom field values hirebridge could not write, by reason.
-pub const METRIC_FIELD_WARNINGS: &str = "hirebridge_profile_field_warnings_total";
 
 /// The user of `op`'s event is known; the store queues the plan's operations with it, and
 /// the profile update `update` when there is one.

@@ -7,7 +7,8 @@
 //! repeat after a lost answer writes the same values again and is safe; the batch carries an
 //! idempotency key all the same. Connecteam takes a PUT all-or-nothing: a 422 (a field or
 //! option gone since the plan was worked out, a manager archived) is split to find the user at
-//! fault, whose update is dead-lettered with Connecteam's reason while the others are written.
+//! fault while the others are written; that user's fields are then sent one by one, and each
+//! Connecteam refuses is left unset with a warning on the event.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,8 +20,7 @@ use crate::connecteam::{self, Client, CustomFieldValue, MAX_CREATE_USERS};
 use crate::delivery::bisect::{Bisect, Refusal};
 use crate::delivery::claimed::{Claimed, Outcome};
 use crate::delivery::job::{Batches, Batching, Job};
-use crate::delivery::jobs::resolve_user::METRIC_FIELD_WARNINGS;
-use crate::delivery::profile::Fields;
+use crate::delivery::profile::{Fields, report};
 use crate::delivery::round::{Interrupt, Round};
 use crate::domain::{FieldWarning, Operation, OperationKind, idempotency};
 use crate::remote::Failure;
@@ -176,23 +176,17 @@ impl UpdateProfile {
             match round.send(client.update_custom_fields(&one, &key)).await? {
                 Ok(()) => {}
                 Err(Failure::Permanent(422, detail)) => {
-                    metrics::counter!(METRIC_FIELD_WARNINGS, "reason" => "refused").increment(1);
-                    tracing::warn!(
-                        event_id = %u.op.event_id,
-                        user_id = u.user,
-                        custom_field_id = f.custom_field_id,
-                        %detail,
-                        "Connecteam refused a custom field of an existing user; left unset"
-                    );
                     let name = self
                         .fields
                         .name_of(f.custom_field_id)
                         .unwrap_or_else(|| format!("custom field {}", f.custom_field_id));
-                    warnings.push(FieldWarning::new(
+                    let w = FieldWarning::new(
                         &name,
                         "refused",
                         format!("{name}: Connecteam refused the value ({detail})"),
-                    ));
+                    );
+                    report(&u.op.event_id, &w);
+                    warnings.push(w);
                 }
                 Err(other) => return Ok(Outcome::Failed(other)),
             }
